@@ -1,0 +1,41 @@
+# UrbanLake — `make help` lists the targets.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test lint format bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install UrbanLake with its dev tools
+
+demo: $(STAMP) ## generate the sample city, ingest it, show what was loaded
+	$(BIN)/urbanlake --project . demo
+
+lint: $(STAMP) ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check platform tests bench
+	$(BIN)/ruff format --check platform tests bench
+	$(BIN)/mypy
+
+format: $(STAMP) ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix platform tests bench
+	$(BIN)/ruff format platform tests bench
+
+test: lint ## lint, then every test
+	$(BIN)/pytest -q -p no:cacheprovider
+
+bench: $(STAMP) ## benchmarks against raw pyarrow and dlt (installs the bench extra)
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	$(BIN)/python bench/ingest.py
+
+clean: ## remove the demo lake and caches (keeps .venv)
+	rm -rf lake .urbanlake demo-data .pytest_cache .mypy_cache .ruff_cache

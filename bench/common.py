@@ -1,0 +1,307 @@
+"""Helpers shared by the benches in this folder: seeded city data, measured child processes,
+result tables.
+
+Nothing here imports pyarrow or orjson at module level, so a bench's worker process that
+imports this module pays only for what its own measurement needs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+PYTHON = str(VENV_BIN / "python") if (VENV_BIN / "python").exists() else sys.executable
+RESULTS_DIR = ROOT / "bench" / "results"
+
+# -- seeded city sensor data -----------------------------------------------------------------------
+
+# kind: (unit, mean, spread, low, high); values are drawn around the mean, clipped, 2 decimals.
+SENSOR_KINDS = {
+    "AQ-PM25": ("ug/m3", 12.0, 8.0, 0.0, 300.0),
+    "AQ-NO2": ("ug/m3", 28.0, 14.0, 0.0, 400.0),
+    "NOISE": ("dBA", 58.0, 9.0, 25.0, 120.0),
+    "TEMP": ("degC", 16.0, 6.0, -20.0, 48.0),
+    "HUMID": ("%", 65.0, 15.0, 0.0, 100.0),
+    "TRAFFIC": ("veh/h", 420.0, 260.0, 0.0, 4000.0),
+}
+STATUSES = ("ok", "degraded", "maintenance", "offline")
+STATUS_WEIGHTS = (0.965, 0.025, 0.006, 0.004)  # an offline reading has no value
+CITY_CENTRE = (38.7223, -9.1393)  # lat, lon
+START = "2026-01-01T00:00:00"
+
+
+def sensor_readings(rows: int, seed: int = 42, sensors: int = 2000, every_s: int = 60) -> Any:
+    """``rows`` readings as a pyarrow Table, vectorised with numpy, identical for a given seed.
+
+    Columns: sensor_id (string), ts (ISO-8601 text ending in ``Z``), value (double, null when the
+    sensor is offline), unit, status (strings), lat, lon (doubles). Row ``i`` is the reading of
+    sensor ``i % sensors`` at step ``i // sensors``, so (sensor_id, ts) is unique and the feed
+    arrives in time order, as a city's sensor export does.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    rng = np.random.default_rng(seed)
+    kinds = list(SENSOR_KINDS)
+    sensor_kind = rng.integers(0, len(kinds), sensors)
+    sensor_ids = np.array([f"{kinds[k]}-{i:05d}" for i, k in enumerate(sensor_kind)], dtype=object)
+    # Sensors sit within ~8 km of the centre, each at a fixed place.
+    sensor_lat = np.round(CITY_CENTRE[0] + rng.normal(0, 0.035, sensors), 6)
+    sensor_lon = np.round(CITY_CENTRE[1] + rng.normal(0, 0.045, sensors), 6)
+    sensor_offset = rng.integers(0, every_s, sensors)  # each sensor reports at its own second
+
+    index = np.arange(rows, dtype=np.int64)
+    sensor = index % sensors
+    step = index // sensors
+    seconds = step * every_s + sensor_offset[sensor]
+    base = np.datetime64(START, "s")
+    ts = pa.array(base + seconds.astype("timedelta64[s]"), pa.timestamp("s", tz="UTC"))
+    ts_text = pc.strftime(ts, format="%Y-%m-%dT%H:%M:%SZ")
+
+    kind = sensor_kind[sensor]
+    params = np.array([SENSOR_KINDS[k][1:] for k in kinds])  # mean, spread, low, high
+    hour = (seconds // 3600) % 24
+    daily = np.sin((hour - 8) / 24 * 2 * np.pi)  # busier, louder, warmer in the day
+    value = params[kind, 0] + params[kind, 1] * (0.6 * daily + rng.standard_normal(rows))
+    value = np.round(np.clip(value, params[kind, 2], params[kind, 3]), 2)
+    units = np.array([SENSOR_KINDS[k][0] for k in kinds], dtype=object)
+
+    status_code = rng.choice(len(STATUSES), rows, p=STATUS_WEIGHTS)
+    offline = status_code == STATUSES.index("offline")
+    return pa.table(
+        {
+            "sensor_id": pa.array(sensor_ids[sensor], pa.string()),
+            "ts": ts_text,
+            "value": pa.array(value, pa.float64(), mask=offline),
+            "unit": pa.array(units[kind], pa.string()),
+            "status": pa.array(np.array(STATUSES, dtype=object)[status_code], pa.string()),
+            "lat": pa.array(sensor_lat[sensor], pa.float64()),
+            "lon": pa.array(sensor_lon[sensor], pa.float64()),
+        }
+    )
+
+
+def write_csv(table: Any, path: Path) -> None:
+    import pyarrow.csv as pacsv
+
+    pacsv.write_csv(table, path, write_options=pacsv.WriteOptions(batch_size=64 * 1024))
+
+
+def _json_chunks(table: Any, chunk: int = 100_000) -> Any:
+    """The table's rows as serialised JSON objects, a slice at a time (bounded memory)."""
+    import orjson
+
+    for offset in range(0, table.num_rows, chunk):
+        yield [orjson.dumps(row) for row in table.slice(offset, chunk).to_pylist()]
+
+
+def write_json_array(table: Any, path: Path) -> None:
+    """A JSON array of objects: ``[{...},\\n{...}]``."""
+    with open(path, "wb") as out:
+        out.write(b"[")
+        first = True
+        for rows in _json_chunks(table):
+            if rows:
+                out.write((b"" if first else b",\n") + b",\n".join(rows))
+                first = False
+        out.write(b"]\n")
+
+
+def write_jsonl(table: Any, path: Path) -> None:
+    """JSON Lines: one object a line."""
+    with open(path, "wb") as out:
+        for rows in _json_chunks(table):
+            if rows:
+                out.write(b"\n".join(rows) + b"\n")
+
+
+def parquet_rows(folder: Path) -> tuple[int, int, int]:
+    """(rows, files, bytes) over every ``*.parquet`` file below ``folder``."""
+    import pyarrow.parquet as pq
+
+    rows = files = size = 0
+    for path in folder.rglob("*.parquet"):
+        rows += pq.read_metadata(path).num_rows
+        files += 1
+        size += path.stat().st_size
+    return rows, files, size
+
+
+# -- measured child processes ----------------------------------------------------------------------
+
+
+@dataclass
+class ProcessRun:
+    """One child process: wall time from spawn to exit, and its own resource usage."""
+
+    returncode: int
+    seconds: float
+    peak_rss_mb: float
+    user_s: float
+    sys_s: float
+    timed_out: bool
+    stdout: str
+    stderr: str
+
+
+def run_measured(
+    command: list[str],
+    *,
+    timeout: float,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    log: Path | None = None,
+) -> ProcessRun:
+    """Run ``command`` and measure it alone.
+
+    Peak memory comes from ``wait4`` on this very child (Linux ``ru_maxrss``, in KiB), so it is
+    per measurement and includes the child's own children; ``RUSAGE_CHILDREN`` would keep the
+    largest child seen so far. The whole process group is killed after ``timeout`` seconds.
+    """
+    out_path = (log or Path(os.devnull)).with_suffix(".stdout") if log else None
+    err_path = log.with_suffix(".stderr") if log else None
+    with (
+        open(out_path or os.devnull, "w+b") as out,
+        open(err_path or os.devnull, "w+b") as err,
+    ):
+        started = time.perf_counter()
+        proc = subprocess.Popen(command, stdout=out, stderr=err, env=env, cwd=cwd, start_new_session=True)
+        timed_out = threading.Event()
+
+        def kill() -> None:
+            timed_out.set()
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+        timer = threading.Timer(timeout, kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        seconds = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)  # so Popen does not wait again
+        texts = []
+        for handle in (out, err):
+            handle.seek(0)
+            texts.append(handle.read().decode("utf-8", "replace") if handle.name != os.devnull else "")
+    return ProcessRun(
+        returncode=proc.returncode,
+        seconds=seconds,
+        peak_rss_mb=usage.ru_maxrss / 1024,
+        user_s=usage.ru_utime,
+        sys_s=usage.ru_stime,
+        timed_out=timed_out.is_set(),
+        stdout=texts[0],
+        stderr=texts[1],
+    )
+
+
+# -- results ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Measurement:
+    """The repeated runs of one (path, tool) pair, summarised by the median time."""
+
+    path: str
+    tool: str
+    rows: int
+    status: str = "ok"  # ok, failed, timeout, skipped
+    note: str = ""
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, run: ProcessRun, **extra: Any) -> None:
+        self.runs.append(
+            {
+                "seconds": round(run.seconds, 3),
+                "peak_rss_mb": round(run.peak_rss_mb, 1),
+                "user_s": round(run.user_s, 2),
+                "sys_s": round(run.sys_s, 2),
+                "returncode": run.returncode,
+                **extra,
+            }
+        )
+
+    @property
+    def seconds(self) -> float | None:
+        times = [r["seconds"] for r in self.runs if r["returncode"] == 0]
+        return statistics.median(times) if times and self.status == "ok" else None
+
+    @property
+    def rows_per_s(self) -> float | None:
+        return self.rows / self.seconds if self.seconds else None
+
+    @property
+    def peak_rss_mb(self) -> float | None:
+        return max((r["peak_rss_mb"] for r in self.runs), default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "seconds": self.seconds, "rows_per_s": self.rows_per_s, "peak_rss_mb": self.peak_rss_mb}
+
+
+def ratio(numerator: Measurement | None, denominator: Measurement | None) -> float | None:
+    if numerator is None or denominator is None or not numerator.seconds or not denominator.seconds:
+        return None
+    return numerator.seconds / denominator.seconds
+
+
+def format_table(headers: list[str], rows: list[list[str]]) -> str:
+    """A plain text table, numbers right-aligned."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if c[:1].isdigit() or c[:1] == "-" else c.ljust(w) for c, w in zip(cells, widths, strict=True)
+        ).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(headers), rule, *(line(r) for r in rows)])
+
+
+def fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def machine() -> dict[str, Any]:
+    import importlib.metadata as md
+
+    versions = {}
+    for name in ("urbanlake", "duckdb", "pyarrow", "orjson", "dlt", "pandas"):
+        try:
+            versions[name] = md.version(name)
+        except md.PackageNotFoundError:
+            versions[name] = None
+    try:
+        memory_gb = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (ValueError, OSError):
+        memory_gb = None
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "memory_gb": memory_gb,
+        "versions": versions,
+    }
+
+
+def write_results(name: str, payload: dict[str, Any]) -> Path:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    return path

@@ -1,0 +1,3 @@
+from urbanlake.cli import main
+
+main()

@@ -1,0 +1,266 @@
+"""``urbanlake <verb>``: the command line for publishers, analysts and operators."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from urbanlake import __version__
+from urbanlake.core.errors import ConfigError, UrbanLakeError
+from urbanlake.core.secrets import mask
+from urbanlake.core.settings import Settings, load_settings
+
+app = typer.Typer(
+    name="urbanlake",
+    help="City feeds into a DuckDB + Parquet lakehouse: check configs, ingest, query.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+_state: dict[str, Any] = {}
+
+ProjectOption = Annotated[
+    Path | None,
+    typer.Option("--project", "-p", help="city project folder (default: $URBANLAKE_PROJECT or the current folder)"),
+]
+
+
+@app.callback()
+def main_options(
+    project: ProjectOption = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log more")] = False,
+    version: Annotated[bool, typer.Option("--version", help="print the version and exit")] = False,
+) -> None:
+    if version:
+        console.print(f"urbanlake {__version__}")
+        raise typer.Exit()
+    _state["project"] = project
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def settings() -> Settings:
+    if "settings" not in _state:
+        _state["settings"] = load_settings(_state.get("project"))
+    return _state["settings"]  # type: ignore[no-any-return]
+
+
+def open_lake() -> Any:
+    from urbanlake.lakehouse.lake import Lake
+
+    return Lake.open(settings())
+
+
+def fail(message: str, code: int = 1) -> None:
+    errors.print(f"[red]error:[/red] {mask(message)}", highlight=False)
+    raise typer.Exit(code)
+
+
+# -- project ---------------------------------------------------------------------------------------
+
+
+@app.command()
+def init(directory: Annotated[Path, typer.Argument(help="folder to create the project in")]) -> None:
+    """Scaffold a city project: urbanlake.yaml, connectors/, quality/, catalog/ with commented examples."""
+    from urbanlake.project import scaffold
+
+    created = scaffold(directory)
+    for path in created:
+        console.print(f"  created {path}")
+    console.print(f"[green]Project ready.[/green] Next: cd {directory} && urbanlake check")
+
+
+@app.command()
+def check() -> None:
+    """Validate every connector config; report every problem at once with file:line and field."""
+    from urbanlake.connectors.registry import load_configs
+
+    try:
+        configs, problems = load_configs(settings().connectors_dir)
+    except ConfigError as exc:
+        problems, configs = exc.problems, []
+    for problem in problems:
+        errors.print(str(problem), highlight=False, markup=False)
+    if problems:
+        errors.print(f"[red]{len(problems)} problem(s)[/red] in {settings().connectors_dir}")
+        raise typer.Exit(1)
+    console.print(f"[green]ok[/green]: {len(configs)} connector config(s) valid")
+
+
+# -- ingest ----------------------------------------------------------------------------------------
+
+
+def _select(names: list[str], everything: bool) -> list[Any]:
+    from urbanlake.connectors.registry import load_configs
+
+    configs, problems = load_configs(settings().connectors_dir)
+    if problems:
+        raise ConfigError(problems)
+    if everything:
+        return configs
+    if not names:
+        fail("name connectors to ingest (domain.name or name) or pass --all")
+    chosen = []
+    for name in names:
+        match = [c for c in configs if name in (c.table_name, c.name)]
+        if not match:
+            fail(f"no connector '{name}'; known: {', '.join(c.table_name for c in configs)}")
+        chosen.extend(match)
+    return chosen
+
+
+@app.command()
+def ingest(
+    names: Annotated[list[str] | None, typer.Argument(help="connectors to run, as domain.name or name")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="run every connector")] = False,
+) -> None:
+    """Fetch, keep raw, decode, check and commit: one run per connector, with a summary table."""
+    from urbanlake.pipeline.run import RunSummary, ingest as run_ingest
+
+    try:
+        configs = _select(names or [], all_)
+        lake = open_lake()
+    except UrbanLakeError as exc:
+        fail(str(exc))
+    summaries: list[RunSummary] = []
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=errors, transient=True
+    ) as progress:
+        for config in configs:
+            task = progress.add_task(config.table_name)
+
+            def report(s: RunSummary, task: Any = task) -> None:
+                progress.update(
+                    task,
+                    description=f"{s.connector}: {s.payloads} payload(s), {s.rows_in:,} rows in, "
+                    f"{s.rows_committed:,} committed, {s.rows_quarantined:,} quarantined",
+                )
+
+            summaries.append(run_ingest(lake, config, settings(), report))
+            progress.remove_task(task)
+    lake.close()
+    console.print(summary_table(summaries))
+    for s in summaries:
+        if s.error:
+            errors.print(f"[red]{s.connector}[/red]: {s.error}", highlight=False)
+    if any(s.status == "failed" for s in summaries):
+        raise typer.Exit(1)
+
+
+def summary_table(summaries: list[Any]) -> Table:
+    table = Table(title="Ingest summary")
+    for column in ("connector", "status", "payloads", "rows in", "committed", "quarantined", "duplicate", "bytes", "seconds"):
+        table.add_column(column, justify="left" if column in ("connector", "status") else "right")
+    for s in summaries:
+        colour = "green" if s.status == "succeeded" else "red"
+        table.add_row(s.connector, f"[{colour}]{s.status}[/{colour}]", str(s.payloads), f"{s.rows_in:,}",
+                      f"{s.rows_committed:,}", f"{s.rows_quarantined:,}", f"{s.rows_duplicate:,}",
+                      f"{s.bytes:,}", f"{s.seconds:.2f}")  # fmt: skip
+    return table
+
+
+# -- SQL -------------------------------------------------------------------------------------------
+
+
+@app.command()
+def sql(
+    query: Annotated[str | None, typer.Argument(help="SQL; omit for an interactive shell")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv, json or parquet")] = "table",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write to this file")] = None,
+) -> None:
+    """Query the lake: every table is <domain>.<table>; time travel with AT (VERSION => n)."""
+    from urbanlake.sql_output import render
+
+    if fmt not in ("table", "csv", "json", "parquet"):
+        fail(f"unknown format '{fmt}'; valid: table, csv, json, parquet")
+    try:
+        lake = open_lake()
+    except UrbanLakeError as exc:
+        fail(str(exc))
+    if query is None:
+        from urbanlake.sql_output import shell
+
+        shell(lake, console)
+        return
+    try:
+        result = lake.query(query)
+    except Exception as exc:
+        fail(f"query failed: {exc}")
+    render(result, fmt, output, console)
+
+
+@app.command()
+def tables() -> None:
+    """Every table: rows, quarantined rows, last commit and how long ago."""
+    lake = open_lake()
+    now = datetime.now(UTC)
+    table = Table(title="Tables")
+    for column in ("table", "rows", "quarantined", "last commit", "freshness"):
+        table.add_column(column, justify="right" if column in ("rows", "quarantined") else "left")
+    for stat in lake.table_stats():
+        last = stat.last_commit
+        age = humanize_age(now - last) if last else "never"
+        table.add_row(stat.name, f"{stat.rows:,}", f"{stat.quarantined:,}", f"{last:%Y-%m-%d %H:%M:%S}" if last else "-", age)
+    console.print(table)
+
+
+def humanize_age(delta: Any) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+@app.command()
+def history(name: Annotated[str, typer.Argument(help="table as <domain>.<table>")]) -> None:
+    """The table's snapshots, newest first, with row counts and the run that made each."""
+    from urbanlake.lakehouse.lake import TableRef
+
+    try:
+        lake = open_lake()
+        ref = TableRef.parse(name)
+        if not lake.exists(ref):
+            fail(f"no table {name}; `urbanlake tables` lists them")
+        snapshots = lake.snapshots(ref)
+    except UrbanLakeError as exc:
+        fail(str(exc))
+    table = Table(title=f"History of {name}  (query one: SELECT … FROM {name} AT (VERSION => n))")
+    for column in ("snapshot", "time", "rows", "added", "run"):
+        table.add_column(column)
+    for snap in snapshots:
+        table.add_row(str(snap["snapshot_id"]), f"{snap['time']:%Y-%m-%d %H:%M:%S}", f"{snap.get('rows', 0):,}",
+                      f"{snap.get('inserted', '-')}", str(snap.get("run_id", "-")))  # fmt: skip
+    console.print(table)
+
+
+@app.command()
+def demo(
+    keep_serving: Annotated[bool, typer.Option(help="keep the demo HTTP feed running afterwards")] = False,
+) -> None:
+    """Generate a seeded sample city, ingest it with connectors/, and show what was loaded."""
+    from urbanlake.demo import run_demo
+
+    code = run_demo(settings(), console, keep_serving=keep_serving)
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as exc:
+        for problem in exc.problems:
+            errors.print(str(problem), highlight=False, markup=False)
+        sys.exit(1)
+    except UrbanLakeError as exc:
+        errors.print(f"error: {mask(str(exc))}", highlight=False, markup=False)
+        sys.exit(1)

@@ -1,0 +1,141 @@
+"""Connector types by ``type`` name, found through the ``urbanlake.connectors`` entry points.
+
+Built-in types register through the same entry-point group as third-party packages; the
+``BUILTINS`` table is only a fallback for a source checkout that has not been pip-installed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from functools import cache
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from urbanlake.connectors.base import Connector, ConnectorContext, SourceSpec
+from urbanlake.core.errors import ConfigError, ConfigProblem
+from urbanlake.core.spec import ConnectorConfig
+from urbanlake.core.yamlsource import LocatedDocument, load_located
+
+GROUP = "urbanlake.connectors"
+BUILTINS = {
+    "file": "urbanlake.connectors.file:FileConnector",
+    "http": "urbanlake.connectors.http:HttpConnector",
+}
+
+
+def _load(target: str) -> type[Connector[Any]]:
+    module, _, attr = target.partition(":")
+    cls = getattr(importlib.import_module(module), attr)
+    if not (isinstance(cls, type) and issubclass(cls, Connector)):
+        raise TypeError(f"{target} is not a Connector class")
+    return cls
+
+
+@cache
+def connector_types() -> dict[str, type[Connector[Any]]]:
+    """Every registered connector type, by name."""
+    found: dict[str, str] = dict(BUILTINS)
+    for ep in entry_points(group=GROUP):
+        found[ep.name] = ep.value
+    return {name: _load(target) for name, target in sorted(found.items())}
+
+
+def connector_type(name: str) -> type[Connector[Any]]:
+    types = connector_types()
+    if name not in types:
+        raise KeyError(name)
+    return types[name]
+
+
+def _problem(doc: LocatedDocument, loc: tuple[str | int, ...], message: str) -> ConfigProblem:
+    return ConfigProblem(str(doc.path), doc.line_of(loc), ".".join(str(p) for p in loc), message)
+
+
+def _pydantic_problems(doc: LocatedDocument, exc: ValidationError, prefix: tuple[str, ...] = ()) -> list[ConfigProblem]:
+    problems = []
+    for err in exc.errors():
+        loc = (*prefix, *(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))))
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown field"
+        problems.append(_problem(doc, tuple(loc), message))
+    return problems
+
+
+def validate_document(doc: LocatedDocument) -> tuple[ConnectorConfig | None, list[ConfigProblem]]:
+    """Validate one connector file; returns the config (if usable) and every problem found."""
+    if not isinstance(doc.data, dict):
+        return None, [_problem(doc, (), "a connector config must be a mapping of fields")]
+    problems: list[ConfigProblem] = []
+    config: ConnectorConfig | None = None
+    try:
+        config = ConnectorConfig.model_validate({**doc.data, "path": doc.path})
+    except ValidationError as exc:
+        problems.extend(_pydantic_problems(doc, exc))
+    source = doc.data.get("source")
+    if isinstance(source, dict) and "type" in source:
+        type_name = str(source["type"])
+        types = connector_types()
+        if type_name not in types:
+            close = difflib.get_close_matches(type_name, types, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            problems.append(
+                _problem(doc, ("source", "type"),
+                         f"unknown connector type '{type_name}'{hint}; valid types: {', '.join(types)}")
+            )  # fmt: skip
+        else:
+            try:
+                types[type_name].spec_model.model_validate(source)
+            except ValidationError as exc:
+                problems.extend(_pydantic_problems(doc, exc, ("source",)))
+    return (config if not problems else None), problems
+
+
+def config_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.rglob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+
+
+def load_configs(directory: Path) -> tuple[list[ConnectorConfig], list[ConfigProblem]]:
+    """Every connector config under ``directory``, and every problem in any of them."""
+    configs: list[ConnectorConfig] = []
+    problems: list[ConfigProblem] = []
+    seen: dict[str, Path] = {}
+    for path in config_files(directory):
+        try:
+            doc = load_located(path)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = mark.line + 1 if mark is not None else None
+            problems.append(ConfigProblem(str(path), line, "", f"not valid YAML: {getattr(exc, 'problem', exc)}"))
+            continue
+        config, found = validate_document(doc)
+        problems.extend(found)
+        if config is not None:
+            if config.table_name in seen:
+                problems.append(
+                    _problem(doc, ("name",), f"table {config.table_name} is already defined in {seen[config.table_name]}")
+                )
+                continue
+            seen[config.table_name] = path
+            configs.append(config)
+    return configs, problems
+
+
+def build_connector(config: ConnectorConfig, context: ConnectorContext) -> Connector[Any]:
+    """An instance of the config's connector type with its validated (secret-resolved) spec."""
+    from urbanlake.core.secrets import resolve
+
+    cls = connector_type(config.source_type)
+    where = f"{config.path or config.table_name}: source"
+    try:
+        spec: SourceSpec = cls.spec_model.model_validate(resolve(config.source, where=where))
+    except ValidationError as exc:
+        raise ConfigError(
+            [ConfigProblem(str(config.path), None, "source." + ".".join(map(str, e["loc"])), e["msg"]) for e in exc.errors()]
+        ) from None
+    return cls(spec, config, context)

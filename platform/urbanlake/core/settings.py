@@ -1,0 +1,201 @@
+"""Project settings: ``urbanlake.yaml`` in the project folder, each key overridable by ``URBANLAKE_…``.
+
+The project folder is ``--project DIR``, else ``URBANLAKE_PROJECT``, else the current folder.
+A nested key maps to one environment variable by joining its path with ``_``:
+``s3.endpoint`` is ``URBANLAKE_S3_ENDPOINT``, ``lake`` is ``URBANLAKE_LAKE``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from urbanlake.core.errors import ConfigError, ConfigProblem
+from urbanlake.core.secrets import resolve
+
+PROJECT_FILE = "urbanlake.yaml"
+ENV_PREFIX = "URBANLAKE_"
+
+
+class S3Settings(BaseModel):
+    """Where the ``s3://`` lake lives (AWS, MinIO or any S3-compatible server)."""
+
+    model_config = ConfigDict(extra="forbid")
+    endpoint: str | None = Field(None, description="host:port of an S3-compatible server; empty for AWS")
+    access_key_id: str | None = Field(None, description="access key (use ${ENV} in the file)")
+    secret_access_key: str | None = Field(None, description="secret key (use ${ENV} in the file)")
+    region: str = Field("us-east-1", description="bucket region")
+    use_ssl: bool = Field(True, description="https to the endpoint")
+    url_style: Literal["path", "vhost"] = Field("path", description="path style suits MinIO")
+
+
+class HttpSettings(BaseModel):
+    """The shared HTTP client every connector uses."""
+
+    model_config = ConfigDict(extra="forbid")
+    timeout: float = Field(30.0, description="seconds to wait for a response")
+    max_retries: int = Field(5, description="retries on timeouts, 429 and 5xx before a run fails")
+    backoff_base: float = Field(0.5, description="first back-off in seconds; doubles each retry")
+    backoff_max: float = Field(60.0, description="longest back-off or Retry-After honoured, seconds")
+    user_agent: str = Field("urbanlake", description="User-Agent header sent to sources")
+
+
+class Defaults(BaseModel):
+    """Values a connector config gets when it does not say."""
+
+    model_config = ConfigDict(extra="forbid")
+    schedule: str = Field("1h", description="how often `urbanlake run` pulls a connector")
+    timezone: str = Field("UTC", description="zone of naive timestamps in sources")
+    on_failure: Literal["quarantine", "reject_batch", "warn"] = Field(
+        "quarantine", description="what a failed quality check does to a batch"
+    )
+
+
+class ApiSettings(BaseModel):
+    """The public catalog API."""
+
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field("http://127.0.0.1:8000", description="public base URL of the catalog API")
+
+
+class Settings(BaseModel):
+    """Everything a run needs to know about where things are."""
+
+    model_config = ConfigDict(extra="forbid")
+    project_dir: Path = Field(Path("."), description="the city project folder (not set in the file)")
+    name: str = Field("city", description="the city's name, shown in catalogs")
+    lake: str = Field("lake", description="lake URI: a folder (relative to the project) or s3://bucket/prefix")
+    catalog: str | None = Field(
+        None,
+        description="DuckLake catalog: a SQLite file path or postgresql://user@host:port/db; "
+        "default <lake>/catalog.sqlite, or .urbanlake/catalog.sqlite for an s3:// lake",
+    )
+    data_inlining_row_limit: int = Field(
+        10, description="batches up to this many rows are kept in the catalog until compaction"
+    )
+    s3: S3Settings = Field(default_factory=lambda: S3Settings())  # type: ignore[call-arg]
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    defaults: Defaults = Field(default_factory=Defaults)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+
+    @property
+    def is_remote(self) -> bool:
+        return self.lake.startswith("s3://")
+
+    @property
+    def lake_uri(self) -> str:
+        """Absolute lake location: ``s3://…`` or a local absolute path."""
+        if self.is_remote:
+            return self.lake.rstrip("/")
+        path = Path(self.lake.removeprefix("file://"))
+        return str(path if path.is_absolute() else (self.project_dir / path).resolve())
+
+    @property
+    def state_dir(self) -> Path:
+        """Local working folder: DuckDB extensions and, for a remote lake, the default catalog."""
+        return self.project_dir / ".urbanlake"
+
+    @property
+    def catalog_url(self) -> str:
+        if self.catalog:
+            if self.catalog.startswith(("postgres://", "postgresql://", "postgres:")):
+                return self.catalog
+            path = Path(self.catalog.removeprefix("sqlite:///").removeprefix("sqlite:"))
+            return str(path if path.is_absolute() else (self.project_dir / path).resolve())
+        if self.is_remote:
+            return str((self.state_dir / "catalog.sqlite").resolve())
+        return str(Path(self.lake_uri) / "catalog.sqlite")
+
+    @property
+    def connectors_dir(self) -> Path:
+        return self.project_dir / "connectors"
+
+    @property
+    def quality_dir(self) -> Path:
+        return self.project_dir / "quality"
+
+    @property
+    def catalog_dir(self) -> Path:
+        return self.project_dir / "catalog"
+
+
+def env_overrides(model: type[BaseModel], env: Mapping[str, str], prefix: str = ENV_PREFIX) -> dict[str, Any]:
+    """The part of ``env`` that names a field of ``model`` (recursively), as a nested dict."""
+    out: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        if name == "project_dir":
+            continue
+        key = f"{prefix}{name.upper()}"
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            nested = env_overrides(annotation, env, f"{key}_")
+            if nested:
+                out[name] = nested
+        elif key in env:
+            out[name] = env[key]
+    return out
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def find_project(project: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    chosen = project or env.get(f"{ENV_PREFIX}PROJECT") or "."
+    return Path(chosen).resolve()
+
+
+def load_settings(
+    project: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Settings of the project: file, then environment, then keyword overrides."""
+    env = os.environ if env is None else env
+    project_dir = find_project(project, env)
+    path = project_dir / PROJECT_FILE
+    data: dict[str, Any] = {}
+    if path.exists():
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError([ConfigProblem(str(path), 1, "", "expected a mapping of settings")])
+        data = resolve(loaded, env, where=str(path))
+    data = _merge(data, env_overrides(Settings, env))
+    data = _merge(data, overrides)
+    data["project_dir"] = project_dir
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(
+            [
+                ConfigProblem(str(path), None, ".".join(str(p) for p in err["loc"]), err["msg"])
+                for err in exc.errors()
+            ]
+        ) from None
+
+
+def documented_settings(model: type[BaseModel] = Settings, prefix: str = "") -> list[tuple[str, str, str]]:
+    """(key, environment variable, description) of every setting, for docs and their test."""
+    rows: list[tuple[str, str, str]] = []
+    for name, info in model.model_fields.items():
+        if name == "project_dir":
+            continue
+        key = f"{prefix}{name}"
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            rows.extend(documented_settings(annotation, f"{key}."))
+        else:
+            rows.append((key, ENV_PREFIX + key.replace(".", "_").upper(), info.description or ""))
+    return rows

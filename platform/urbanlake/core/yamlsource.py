@@ -1,0 +1,49 @@
+"""YAML loading that remembers the line of every key, so errors can say where they are."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class LocatedDocument:
+    """A parsed YAML document plus the line (1-based) of each field path, e.g. ``source.url``."""
+
+    path: Path
+    data: Any
+    lines: dict[tuple[str | int, ...], int] = field(default_factory=dict)
+
+    def line_of(self, loc: tuple[str | int, ...]) -> int | None:
+        """The line of the deepest known ancestor of ``loc`` (a missing field points at its parent)."""
+        for end in range(len(loc), -1, -1):
+            if loc[:end] in self.lines:
+                return self.lines[loc[:end]]
+        return None
+
+
+def _construct(node: yaml.Node, loc: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int]) -> Any:
+    lines.setdefault(loc, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = yaml.safe_load(yaml.serialize(key_node))
+            child = (*loc, key)
+            lines[child] = key_node.start_mark.line + 1
+            out[key] = _construct(value_node, child, lines)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(item, (*loc, i), lines) for i, item in enumerate(node.value)]
+    return yaml.safe_load(yaml.serialize(node))
+
+
+def load_located(path: Path) -> LocatedDocument:
+    """Parse ``path``; raises ``yaml.YAMLError`` (which carries its own line) on bad syntax."""
+    text = path.read_text(encoding="utf-8")
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    lines: dict[tuple[str | int, ...], int] = {}
+    data = None if node is None else _construct(node, (), lines)
+    return LocatedDocument(path=path, data=data, lines=lines)

@@ -1,0 +1,459 @@
+"""The lakehouse interface the rest of the platform uses: commit a batch with its state, read a
+table at a snapshot, list snapshots, table statistics. DuckDB is touched only below here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import orjson
+import pyarrow as pa
+
+from urbanlake.core.errors import LakeError, NotFound, SchemaConflict
+from urbanlake.core.settings import Settings
+from urbanlake.lakehouse.connection import LAKE, open_connection, sql_string
+from urbanlake.lakehouse.normalize import ROW, Normalized, normalize, quote
+from urbanlake.lakehouse.raw import RawStore
+
+QUARANTINE_SUFFIX = "__quarantine"
+PLATFORM = "platform"
+COMMIT_RETRIES = 8
+
+PLATFORM_TABLES = {
+    "runs": """run_id VARCHAR, connector VARCHAR, status VARCHAR, started_at TIMESTAMPTZ,
+        finished_at TIMESTAMPTZ, payloads BIGINT, rows_in BIGINT, rows_committed BIGINT,
+        rows_quarantined BIGINT, rows_duplicate BIGINT, bytes BIGINT, seconds DOUBLE, error VARCHAR""",
+    "commits": """dataset VARCHAR, run_id VARCHAR, batch INTEGER, committed_at TIMESTAMPTZ,
+        rows_in BIGINT, rows_inserted BIGINT, rows_quarantined BIGINT, rows_duplicate BIGINT,
+        rows_total BIGINT, payload_sha256 VARCHAR, origin VARCHAR""",
+    "connector_state": "connector VARCHAR, run_id VARCHAR, batch INTEGER, committed_at TIMESTAMPTZ, state VARCHAR",
+    "payloads": """sha256 VARCHAR, connector VARCHAR, uri VARCHAR, size BIGINT, origin VARCHAR,
+        run_id VARCHAR, first_seen TIMESTAMPTZ""",
+}
+QUARANTINE_COLUMNS = """run_id VARCHAR, batch INTEGER, quarantined_at TIMESTAMPTZ, origin VARCHAR,
+    payload_sha256 VARCHAR, line BIGINT, check_name VARCHAR, reason VARCHAR, raw_record VARCHAR"""
+
+
+@dataclass(frozen=True)
+class TableRef:
+    domain: str
+    name: str
+
+    @classmethod
+    def parse(cls, text: str) -> TableRef:
+        domain, dot, name = text.partition(".")
+        if not dot or not domain or not name:
+            raise NotFound(f"'{text}' is not a table name: use <domain>.<table>")
+        return cls(domain, name)
+
+    @property
+    def sql(self) -> str:
+        return f"{LAKE}.{quote(self.domain)}.{quote(self.name)}"
+
+    @property
+    def quarantine(self) -> TableRef:
+        return TableRef(self.domain, self.name + QUARANTINE_SUFFIX)
+
+    def __str__(self) -> str:
+        return f"{self.domain}.{self.name}"
+
+
+@dataclass
+class QuarantineRecord:
+    """A row that will not enter its table: kept with why, where from and as it was received."""
+
+    raw_record: str
+    reason: str
+    check_name: str
+    line: int | None = None
+
+
+@dataclass
+class CommitRequest:
+    table: TableRef
+    rows: pa.Table
+    connector: str
+    run_id: str
+    batch: int
+    quarantined: list[QuarantineRecord] = field(default_factory=list)
+    state: dict[str, Any] | None = None
+    primary_key: list[str] = field(default_factory=list)
+    event_time: str | None = None
+    origin: str = ""
+    payload_sha256: str | None = None
+    payload_uri: str | None = None
+    payload_size: int = 0
+    rows_in: int | None = None
+
+
+@dataclass
+class CommitResult:
+    snapshot_id: int
+    inserted: int
+    quarantined: int
+    duplicate: int
+    total: int
+
+
+@dataclass
+class TableStats:
+    name: str
+    rows: int
+    last_commit: datetime | None
+    snapshot_id: int | None
+    quarantined: int
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _is_conflict(exc: duckdb.Error) -> bool:
+    text = str(exc).lower()
+    return "conflict" in text or "database is locked" in text or "could not serialize" in text
+
+
+class Lake:
+    """One open lakehouse: a DuckDB connection with the DuckLake catalog attached."""
+
+    def __init__(self, settings: Settings, con: duckdb.DuckDBPyConnection):
+        self.settings = settings
+        self.con = con
+        self.raw = RawStore(settings)
+
+    @classmethod
+    def open(cls, settings: Settings) -> Lake:
+        lake = cls(settings, open_connection(settings))
+        lake._retry(lake._create_platform_tables)
+        return lake
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Lake:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection: every table is ``<domain>.<table>``, the platform's in ``platform``."""
+        return self.con
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def _retry(self, work: Any, *args: Any) -> Any:
+        """Run ``work`` in a transaction, again when another writer committed first."""
+        for attempt in range(COMMIT_RETRIES):
+            self.con.execute("BEGIN")
+            try:
+                result = work(*args)
+                self.con.execute("COMMIT")
+                return result
+            except duckdb.Error as exc:
+                self.con.execute("ROLLBACK")
+                if not _is_conflict(exc) or attempt == COMMIT_RETRIES - 1:
+                    raise
+                time.sleep(0.05 * (2**attempt))
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+        raise AssertionError("unreachable")
+
+    def _create_platform_tables(self) -> None:
+        existing = self._tables_in(PLATFORM)
+        if not existing:
+            self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {LAKE}.{PLATFORM}")
+        for name, columns in PLATFORM_TABLES.items():
+            if name not in existing:
+                self.con.execute(f"CREATE TABLE IF NOT EXISTS {LAKE}.{PLATFORM}.{name} ({columns})")
+
+    def _tables_in(self, schema: str) -> set[str]:
+        rows = self.con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ?", [LAKE, schema]
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    def column_types(self, table: TableRef) -> dict[str, str]:
+        """Column name → SQL type of an existing table (empty if it does not exist)."""
+        rows = self.con.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() "
+            "WHERE database_name = ? AND schema_name = ? AND table_name = ? ORDER BY column_index",
+            [LAKE, table.domain, table.name],
+        ).fetchall()
+        return {name: kind for name, kind in rows}
+
+    def prepare_batch(
+        self, table: TableRef, incoming: pa.Table, declared: dict[str, str], loose: set[str], timezone: str
+    ) -> Normalized:
+        """Cast a decoded batch to the table's types; raises ``SchemaConflict`` on a type change."""
+        return normalize(self.con, incoming, self.column_types(table), declared, loose, timezone)
+
+    def commit_batch(self, request: CommitRequest) -> CommitResult:
+        """Rows, quarantined rows, connector state and the payload record in one snapshot.
+
+        Rows whose primary key is already in the table are skipped (idempotent replays); the
+        look-up is limited to the batch's key (or event-time) range so file statistics prune it.
+        """
+        view = f"{ROW}_batch"
+        received = list(request.quarantined)
+        self.con.register(view, request.rows)
+        try:
+            counts = self._retry(self._commit, request, view, received)
+        finally:
+            self.con.unregister(view)
+        snapshot = self.con.execute(f"SELECT id FROM {LAKE}.current_snapshot()").fetchone()
+        return CommitResult(snapshot[0] if snapshot else 0, *counts)
+
+    def _ensure_table(self, table: TableRef, view: str) -> None:
+        self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {LAKE}.{quote(table.domain)}")
+        existing = self.column_types(table)
+        if not existing:
+            self.con.execute(f"CREATE TABLE {table.sql} AS SELECT * EXCLUDE ({ROW}) FROM {view} LIMIT 0")
+            return
+        incoming = self.con.execute(f"DESCRIBE SELECT * EXCLUDE ({ROW}) FROM {view}").fetchall()
+        for name, kind, *_ in incoming:
+            if name not in existing:
+                self.con.execute(f"ALTER TABLE {table.sql} ADD COLUMN {quote(name)} {kind}")
+
+    def _key_checks(self, request: CommitRequest, view: str) -> str:
+        """Quarantine rows with a null key or a conflicting in-batch duplicate (an exact copy is just
+        a duplicate); return the filter of the rows left to insert."""
+        keys = [quote(k) for k in request.primary_key]
+        null_key = " OR ".join(f"{k} IS NULL" for k in keys)
+        window = f"PARTITION BY {', '.join(keys)} ORDER BY {ROW}"
+        found = self.con.execute(
+            f"""SELECT {ROW}, CASE WHEN {null_key} THEN 'null' ELSE 'duplicate' END, same FROM (
+                    SELECT {ROW}, {', '.join(keys)}, row_number() OVER w AS n,
+                        hash(*COLUMNS(* EXCLUDE ({ROW}))) = first_value(hash(*COLUMNS(* EXCLUDE ({ROW})))) OVER w AS same
+                    FROM {view} WINDOW w AS ({window}))
+                WHERE {null_key} OR n > 1"""
+        ).fetchall()
+        positions = {row: i for i, row in enumerate(request.rows.column(ROW).to_pylist())} if found else {}
+        raws = request.rows.drop_columns([ROW]).take(pa.array([positions[r] for r, *_ in found], pa.int64())).to_pylist() if found else []
+        rows = [(r, orjson.dumps(raw, default=str).decode(), kind, same) for (r, kind, same), raw in zip(found, raws, strict=True)]
+        skip = []
+        for row, raw, kind, same in rows:
+            skip.append(row)
+            if kind == "duplicate" and same:
+                continue
+            reason = (
+                f"primary key ({', '.join(request.primary_key)}) is null"
+                if kind == "null"
+                else f"duplicate primary key ({', '.join(request.primary_key)}) with different values in the same batch"
+            )
+            request.quarantined.append(QuarantineRecord(raw, reason, f"primary_key_{kind}"))
+        if not skip:
+            return "TRUE"
+        return f"{ROW} NOT IN ({', '.join(str(int(r)) for r in skip)})"
+
+    def _commit(self, request: CommitRequest, view: str, received: list[QuarantineRecord]) -> tuple[int, int, int, int]:
+        when = _now()
+        request.quarantined = list(received)  # a retried transaction starts from what was received
+        table = request.table
+        quarantined_before = len(request.quarantined)
+        if request.rows.num_columns <= 1:  # nothing but row positions: a batch refused as a whole
+            return self._finish(request, when, 0, 0)
+        self._ensure_table(table, view)
+        condition = self._key_checks(request, view) if request.primary_key else "TRUE"
+        if request.primary_key:
+            keys = request.primary_key
+            matches = " AND ".join(f"e.{quote(k)} = b.{quote(k)}" for k in keys)
+            prune = request.event_time if request.event_time in keys else keys[0]
+            bounds = self.con.execute(f"SELECT min({quote(prune)}), max({quote(prune)}) FROM {view}").fetchone()
+            if bounds is not None and bounds[0] is not None:
+                p = quote(prune)
+                # The range predicate lets DuckLake skip files whose statistics lie outside it.
+                matches += f" AND e.{p} >= (SELECT min({p}) FROM {view}) AND e.{p} <= (SELECT max({p}) FROM {view})"
+            condition += f" AND NOT EXISTS (SELECT 1 FROM {table.sql} e WHERE {matches})"
+        inserted_row = self.con.execute(
+            f"INSERT INTO {table.sql} BY NAME SELECT * EXCLUDE ({ROW}) FROM {view} b WHERE {condition}"
+        ).fetchone()
+        inserted = int(inserted_row[0]) if inserted_row else 0
+        added_quarantine = len(request.quarantined) - quarantined_before
+        return self._finish(request, when, inserted, request.rows.num_rows - inserted - added_quarantine)
+
+    def _finish(self, request: CommitRequest, when: datetime, inserted: int, duplicate: int) -> tuple[int, int, int, int]:
+        table = request.table
+        total_row = self.con.execute(f"SELECT count(*) FROM {table.sql}").fetchone() if self.column_types(table) else (0,)
+        total = int(total_row[0]) if total_row else 0
+        if request.quarantined:
+            self._write_quarantine(request, when)
+        self._log_commit(request, when, inserted, duplicate, total)
+        info = {"run_id": request.run_id, "batch": request.batch, "dataset": str(table), "inserted": inserted}
+        self.con.execute(
+            f"CALL {LAKE}.set_commit_message('urbanlake', ?, extra_info => ?)",
+            [f"{request.connector} run {request.run_id} batch {request.batch}", json.dumps(info)],
+        )
+        return inserted, len(request.quarantined), duplicate, total
+
+    def _write_quarantine(self, request: CommitRequest, when: datetime) -> None:
+        target = request.table.quarantine
+        self.con.execute(f"CREATE TABLE IF NOT EXISTS {target.sql} ({QUARANTINE_COLUMNS})")
+        records = pa.table(
+            {
+                "run_id": [request.run_id] * len(request.quarantined),
+                "batch": pa.array([request.batch] * len(request.quarantined), pa.int32()),
+                "quarantined_at": pa.array([when] * len(request.quarantined), pa.timestamp("us", tz="UTC")),
+                "origin": [request.origin] * len(request.quarantined),
+                "payload_sha256": [request.payload_sha256] * len(request.quarantined),
+                "line": pa.array([q.line for q in request.quarantined], pa.int64()),
+                "check_name": [q.check_name for q in request.quarantined],
+                "reason": [q.reason for q in request.quarantined],
+                "raw_record": [q.raw_record for q in request.quarantined],
+            }
+        )
+        self.con.register("__quarantine_rows", records)
+        try:
+            self.con.execute(f"INSERT INTO {target.sql} BY NAME SELECT * FROM __quarantine_rows")
+        finally:
+            self.con.unregister("__quarantine_rows")
+
+    def _log_commit(self, request: CommitRequest, when: datetime, inserted: int, duplicate: int, total: int) -> None:
+        rows_in = request.rows_in if request.rows_in is not None else request.rows.num_rows + len(request.quarantined)
+        self.con.execute(
+            f"INSERT INTO {LAKE}.{PLATFORM}.commits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [str(request.table), request.run_id, request.batch, when, rows_in, inserted,
+             len(request.quarantined), duplicate, total, request.payload_sha256, request.origin],
+        )  # fmt: skip
+        if request.state is not None:
+            self.con.execute(
+                f"INSERT INTO {LAKE}.{PLATFORM}.connector_state VALUES (?, ?, ?, ?, ?)",
+                [request.connector, request.run_id, request.batch, when, json.dumps(request.state)],
+            )
+        if request.payload_sha256 and request.payload_uri:
+            self._log_payload(request.payload_sha256, request.connector, request.payload_uri,
+                              request.payload_size, request.origin, request.run_id, when)  # fmt: skip
+
+    def _log_payload(self, sha: str, connector: str, uri: str, size: int, origin: str, run_id: str, when: datetime) -> None:
+        self.con.execute(
+            f"INSERT INTO {LAKE}.{PLATFORM}.payloads SELECT ?, ?, ?, ?, ?, ?, ? "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {LAKE}.{PLATFORM}.payloads WHERE sha256 = ? AND connector = ?)",
+            [sha, connector, uri, size, origin, run_id, when, sha, connector],
+        )
+
+    def record_run(self, run: dict[str, Any], payloads: list[tuple[str, str, int, str]] | None = None) -> None:
+        """Append a finished run to ``platform.runs`` (and payloads no batch recorded, e.g. undecodable)."""
+
+        def work() -> None:
+            columns = [c.split()[0] for c in PLATFORM_TABLES["runs"].replace("\n", " ").split(",")]
+            self.con.execute(
+                f"INSERT INTO {LAKE}.{PLATFORM}.runs VALUES ({', '.join('?' * len(columns))})",
+                [run.get(c) for c in columns],
+            )
+            for sha, uri, size, origin in payloads or []:
+                self._log_payload(sha, run["connector"], uri, size, origin, run["run_id"], _now())
+
+        self._retry(work)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def read_state(self, connector: str) -> dict[str, Any]:
+        """The state committed with the connector's latest batch (empty before the first)."""
+        row = self.con.execute(
+            f"SELECT state FROM {LAKE}.{PLATFORM}.connector_state WHERE connector = ? "
+            "ORDER BY committed_at DESC, batch DESC LIMIT 1",
+            [connector],
+        ).fetchone()
+        return json.loads(row[0]) if row else {}
+
+    def known_payload(self, sha256: str, connector: str) -> str | None:
+        row = self.con.execute(
+            f"SELECT uri FROM {LAKE}.{PLATFORM}.payloads WHERE sha256 = ? AND connector = ? LIMIT 1", [sha256, connector]
+        ).fetchone()
+        return row[0] if row else None
+
+    def exists(self, table: TableRef) -> bool:
+        return bool(self.column_types(table))
+
+    def _require(self, table: TableRef) -> None:
+        if not self.exists(table):
+            raise NotFound(f"no table {table}; `urbanlake tables` lists them")
+
+    def read_table(
+        self, table: TableRef, version: int | None = None, timestamp: datetime | str | None = None, limit: int | None = None
+    ) -> pa.Table:
+        """The table as of a snapshot version or a point in time (default: now)."""
+        self._require(table)
+        sql = f"SELECT * FROM {table.sql}{self.at_clause(version, timestamp)}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return self.query(sql)
+
+    @staticmethod
+    def at_clause(version: int | None = None, timestamp: datetime | str | None = None) -> str:
+        if version is not None:
+            return f" AT (VERSION => {int(version)})"
+        if timestamp is not None:
+            value = timestamp.isoformat() if isinstance(timestamp, datetime) else str(timestamp)
+            return f" AT (TIMESTAMP => {sql_string(value)}::TIMESTAMPTZ)"
+        return ""
+
+    def query(self, sql: str, parameters: list[Any] | None = None) -> pa.Table:
+        result = self.con.execute(sql, parameters or []).arrow()
+        return result.read_all() if hasattr(result, "read_all") else result
+
+    def snapshots(self, table: TableRef | None = None) -> list[dict[str, Any]]:
+        """Snapshots, newest first; with ``table``, only those that changed it, with row counts."""
+        rows = self.con.execute(
+            f"SELECT snapshot_id, snapshot_time, changes, commit_message, commit_extra_info "
+            f"FROM {LAKE}.snapshots() ORDER BY snapshot_id DESC"
+        ).fetchall()
+        snapshots = []
+        for snapshot_id, when, changes, message, extra in rows:
+            info = json.loads(extra) if extra else {}
+            if table is not None and info.get("dataset") != str(table):
+                created = str(table) in (changes or {}).get("tables_created", [])
+                if not created:
+                    continue
+            snapshots.append({"snapshot_id": snapshot_id, "time": when, "changes": changes, "message": message, **info})
+        if table is not None and snapshots:
+            for snap in snapshots:
+                count = self.con.execute(f"SELECT count(*) FROM {table.sql} AT (VERSION => {int(snap['snapshot_id'])})").fetchone()
+                snap["rows"] = count[0] if count else 0
+        return snapshots
+
+    def table_names(self) -> list[TableRef]:
+        rows = self.con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ? ORDER BY 1, 2", [LAKE]
+        ).fetchall()
+        return [TableRef(s, t) for s, t in rows]
+
+    def table_stats(self) -> list[TableStats]:
+        """Every data table: rows, last commit, current snapshot and quarantined rows."""
+        last = {
+            dataset: (when, snap)
+            for dataset, when, snap in self.con.execute(
+                f"SELECT dataset, max(committed_at), NULL FROM {LAKE}.{PLATFORM}.commits GROUP BY dataset"
+            ).fetchall()
+        }
+        names = self.table_names()
+        present = {str(t) for t in names}
+        stats = []
+        for table in names:
+            if table.domain == PLATFORM or table.name.endswith(QUARANTINE_SUFFIX):
+                continue
+            count = self.con.execute(f"SELECT count(*) FROM {table.sql}").fetchone()
+            quarantine = table.quarantine
+            bad = (
+                self.con.execute(f"SELECT count(*) FROM {quarantine.sql}").fetchone()
+                if str(quarantine) in present
+                else (0,)
+            )
+            when, _ = last.get(str(table), (None, None))
+            stats.append(TableStats(str(table), count[0] if count else 0, when, None, bad[0] if bad else 0))
+        return stats
+
+
+def open_lake(settings: Settings) -> Lake:
+    try:
+        return Lake.open(settings)
+    except SchemaConflict:
+        raise
+    except duckdb.Error as exc:
+        raise LakeError(str(exc)) from exc

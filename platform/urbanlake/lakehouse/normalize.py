@@ -1,0 +1,172 @@
+"""Giving a decoded batch the table's column types, in DuckDB, value by value.
+
+A value that does not fit its column's type makes its row a quarantined row whose reason names
+the column and the value; a column whose every value misfits is a type change, and the batch is
+refused as a whole (``SchemaConflict``). Naive timestamps are read in the dataset's time zone and
+stored in UTC.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import duckdb
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from urbanlake.core.errors import SchemaConflict
+from urbanlake.lakehouse.connection import sql_string
+
+ROW = "__row"
+REASON = "__reason"
+INFER_ORDER = ("BIGINT", "DOUBLE", "BOOLEAN", "DATE", "TIMESTAMPTZ")
+INFER_TOLERANCE = 0.01  # share of misfit values a text column may have and still be typed
+INFER_MIN_VALUES = 20  # below this many values, a single misfit keeps the column as text
+TZ_SUFFIX = r"(Z|z|[+-]\d\d(:?\d\d)?)$"
+NESTED = re.compile(r"^(STRUCT|MAP|UNION)\(|\[\d*\]$")
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def is_naive_timestamp(sql_type: str) -> bool:
+    return sql_type.startswith("TIMESTAMP") and "TIME ZONE" not in sql_type
+
+
+def canonical(sql_type: str) -> str:
+    return "TIMESTAMP WITH TIME ZONE" if sql_type == "TIMESTAMPTZ" else sql_type
+
+
+@dataclass
+class Normalized:
+    rows: pa.Table  # typed, with the ``__row`` column giving each row's position in the payload
+    bad: list[tuple[int, str, str]] = field(default_factory=list)  # (row, raw JSON, reason)
+
+
+def _cast_expression(column: str, source: str, target: str, timezone: str) -> str:
+    col = quote(column)
+    if target == "TIMESTAMP WITH TIME ZONE":
+        if is_naive_timestamp(source):
+            return f"timezone({sql_string(timezone)}, {col})"
+        if source == "VARCHAR":
+            return (
+                f"CASE WHEN regexp_matches(trim({col}), {sql_string(TZ_SUFFIX)}) "
+                f"THEN TRY_CAST({col} AS TIMESTAMPTZ) "
+                f"ELSE timezone({sql_string(timezone)}, TRY_CAST({col} AS TIMESTAMP)) END"
+            )
+    return f"TRY_CAST({col} AS {target})"
+
+
+def _infer_text_columns(con: duckdb.DuckDBPyConnection, columns: list[str]) -> dict[str, str]:
+    """For text columns of a new table: the narrowest type nearly all values fit (else VARCHAR)."""
+    if not columns:
+        return {}
+    parts = []
+    for column in columns:
+        col = quote(column)
+        parts.append(f"count({col})")
+        parts.append(f"count(*) FILTER (WHERE regexp_matches({col}, '^[+-]?0[0-9]'))")
+        parts.extend(f"count(TRY_CAST({col} AS {t}))" for t in INFER_ORDER)
+    counts = con.execute(f"SELECT {', '.join(parts)} FROM {ROW}_incoming").fetchone()
+    assert counts is not None
+    chosen: dict[str, str] = {}
+    width = 2 + len(INFER_ORDER)
+    for i, column in enumerate(columns):
+        present, zero_padded, *fits = counts[i * width : (i + 1) * width]
+        chosen[column] = "VARCHAR"
+        if not present:
+            continue
+        for sql_type, fit in zip(INFER_ORDER, fits, strict=True):
+            if sql_type in ("BIGINT", "DOUBLE") and zero_padded:
+                continue  # codes such as "007" or postcodes keep their leading zeros
+            misfits = present - fit
+            if misfits == 0 or (present >= INFER_MIN_VALUES and misfits <= present * INFER_TOLERANCE):
+                chosen[column] = canonical(sql_type)
+                break
+    return chosen
+
+
+def normalize(
+    con: duckdb.DuckDBPyConnection,
+    incoming: pa.Table,
+    table_types: dict[str, str],
+    declared: dict[str, str],
+    loose: set[str],
+    timezone: str,
+) -> Normalized:
+    """``incoming`` cast to the table's types (or the declared, or inferred, ones)."""
+    incoming = incoming.append_column(ROW, pa.array(range(incoming.num_rows), type=pa.int64()))
+    view = f"{ROW}_incoming"
+    con.register(view, incoming)
+    try:
+        source_types = {name: kind for name, kind, *_ in con.execute(f"DESCRIBE SELECT * FROM {view}").fetchall()}
+        source_types.pop(ROW)
+        new_table = not table_types
+        targets: dict[str, str] = {}
+        to_infer = []
+        for column, source in source_types.items():
+            if column in table_types:
+                targets[column] = table_types[column]
+            elif column in declared:
+                targets[column] = canonical(declared[column])
+            elif is_naive_timestamp(source):
+                targets[column] = "TIMESTAMP WITH TIME ZONE"
+            elif source == '"NULL"':
+                targets[column] = "VARCHAR"
+            elif source == "VARCHAR" and (new_table or column in loose):
+                to_infer.append(column)
+            else:
+                targets[column] = source
+        targets.update(_infer_text_columns(con, to_infer))
+
+        selects, failures, checks = [f"{ROW}"], [], []
+        for column, source in source_types.items():
+            target = targets[column]
+            col = quote(column)
+            if target == source:
+                selects.append(col)
+                continue
+            if bool(NESTED.search(source)) != bool(NESTED.search(target)):
+                raise SchemaConflict(f"column {column}: type changed from {target} to {source}; the two cannot be reconciled")
+            expression = _cast_expression(column, source, target, timezone)
+            selects.append(f"{expression} AS {col}")
+            failed = f"({col} IS NOT NULL AND ({expression}) IS NULL)"
+            failures.append(
+                f"CASE WHEN {failed} THEN {sql_string(column + ': ')} || left({col}::VARCHAR, 80) "
+                f"|| {sql_string(' is not ' + target)} END"
+            )
+            if column in table_types:
+                checks.append((column, target, source, f"count({col})", f"count(*) FILTER (WHERE {failed})"))
+        if checks:
+            row = con.execute(f"SELECT {', '.join(p for c in checks for p in c[3:])} FROM {view}").fetchone()
+            assert row is not None
+            for i, (column, target, source, *_ ) in enumerate(checks):
+                present, misfits = row[2 * i], row[2 * i + 1]
+                if present and misfits == present:
+                    raise SchemaConflict(
+                        f"column {column}: the table holds {target} but every value in this batch is {source}"
+                        " that does not convert; the source changed the column's type"
+                    )
+        reason = f"NULLIF(concat_ws('; ', {', '.join(failures)}), '')" if failures else "NULL::VARCHAR"
+        typed = con.execute(f"SELECT {', '.join(selects)}, {reason} AS {REASON} FROM {view}").arrow()
+        if hasattr(typed, "read_all"):
+            typed = typed.read_all()
+    finally:
+        con.unregister(view)
+
+    reasons = typed.column(REASON)
+    if reasons.null_count == typed.num_rows:
+        return Normalized(rows=typed.drop_columns([REASON]))
+    bad_mask = pc.is_valid(reasons)
+    bad_rows = typed.filter(bad_mask)
+    positions = bad_rows.column(ROW).to_pylist()
+    originals = incoming.drop_columns([ROW]).take(pa.array(positions)).to_pylist()
+    bad = [
+        (pos, orjson.dumps(raw, default=str).decode(), why)
+        for pos, raw, why in zip(positions, originals, bad_rows.column(REASON).to_pylist(), strict=True)
+    ]
+    good = typed.filter(pc.invert(bad_mask)).drop_columns([REASON])
+    return Normalized(rows=good, bad=bad)

@@ -1,0 +1,50 @@
+"""The raw zone: every fetched payload's bytes, once, content-addressed and immutable."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pyarrow.fs as pafs
+
+from urbanlake.core.settings import Settings
+from urbanlake.core.storage import filesystem_for, write_atomically
+
+
+@dataclass(frozen=True)
+class RawObject:
+    sha256: str
+    uri: str
+    size: int
+    stored: bool  # False when the same bytes were already there
+
+
+class RawStore:
+    """``raw/<domain>/<connector>/<yyyy>/<mm>/<dd>/<sha256>.<ext>`` under the lake URI."""
+
+    def __init__(self, settings: Settings):
+        self.base_uri = f"{settings.lake_uri}/raw"
+        self.fs, self.base = filesystem_for(self.base_uri, settings.s3)
+        self._seen: dict[str, str] = {}
+
+    def put(self, content: bytes, domain: str, connector: str, ext: str, when: datetime | None = None) -> RawObject:
+        digest = hashlib.sha256(content).hexdigest()
+        # The day folder is the day the bytes were first seen; a replay finds them through the index.
+        key = f"{domain}/{connector}/{digest}"
+        if key in self._seen:
+            return RawObject(digest, self._seen[key], len(content), stored=False)
+        day = (when or datetime.now(UTC)).strftime("%Y/%m/%d")
+        relative = f"{domain}/{connector}/{day}/{digest}.{ext.lstrip('.') or 'bin'}"
+        path = f"{self.base}/{relative}"
+        uri = f"{self.base_uri}/{relative}"
+        stored = self.fs.get_file_info(path).type == pafs.FileType.NotFound
+        if stored:
+            write_atomically(self.fs, path, content)
+        self._seen[key] = uri
+        return RawObject(digest, uri, len(content), stored=stored)
+
+    def get(self, uri: str) -> bytes:
+        path = self.base + uri.removeprefix(self.base_uri)
+        with self.fs.open_input_stream(path) as stream:
+            return bytes(stream.read())
