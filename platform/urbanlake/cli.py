@@ -25,8 +25,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-errors = Console(stderr=True)
+# Piped output (CI logs, files) gets a wide fixed width so tables are not squeezed to 80 columns.
+console = Console() if sys.stdout.isatty() else Console(width=160)
+errors = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=160)
 _state: dict[str, Any] = {}
 
 ProjectOption = Annotated[
@@ -44,6 +45,7 @@ def main_options(
     if version:
         console.print(f"urbanlake {__version__}")
         raise typer.Exit()
+    _state.clear()
     _state["project"] = project
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
@@ -61,7 +63,7 @@ def open_lake() -> Any:
 
 
 def fail(message: str, code: int = 1) -> None:
-    errors.print(f"[red]error:[/red] {mask(message)}", highlight=False)
+    errors.print(f"[red]error:[/red] {mask(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -88,8 +90,8 @@ def check() -> None:
         configs, problems = load_configs(settings().connectors_dir)
     except ConfigError as exc:
         problems, configs = exc.problems, []
-    for problem in problems:
-        errors.print(str(problem), highlight=False, markup=False)
+    for problem in sorted(problems, key=lambda p: (p.file, p.line or 0)):
+        errors.print(str(problem), highlight=False, markup=False, soft_wrap=True)
     if problems:
         errors.print(f"[red]{len(problems)} problem(s)[/red] in {settings().connectors_dir}")
         raise typer.Exit(1)
@@ -258,8 +260,8 @@ def main() -> None:
     try:
         app()
     except ConfigError as exc:
-        for problem in exc.problems:
-            errors.print(str(problem), highlight=False, markup=False)
+        for problem in sorted(exc.problems, key=lambda p: (p.file, p.line or 0)):
+            errors.print(str(problem), highlight=False, markup=False, soft_wrap=True)
         sys.exit(1)
     except UrbanLakeError as exc:
         errors.print(f"error: {mask(str(exc))}", highlight=False, markup=False)

@@ -18,10 +18,11 @@ from pydantic import Field
 
 from urbanlake.connectors.base import Connector, Decoded, Payload, SourceSpec
 from urbanlake.connectors.formats import decode, guess_format
-from urbanlake.core.errors import FatalSourceError
+from urbanlake.core.errors import DecodeError, FatalSourceError
 from urbanlake.core.storage import filesystem_for
 
 GLOB_CHARS = set("*?[")
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 class FileSpec(SourceSpec):
@@ -64,7 +65,7 @@ class FileConnector(Connector[FileSpec]):
         fs, paths = self._matches()
         loaded: dict[str, str] = dict(state.get("files", {}))
         for path in paths:
-            with fs.open_input_stream(path) as stream:
+            with fs.open_input_stream(path, compression=None) as stream:  # raw bytes, as stored
                 content = stream.read()
             digest = hashlib.sha256(content).hexdigest()
             if loaded.get(path) == digest:
@@ -77,6 +78,9 @@ class FileConnector(Connector[FileSpec]):
 
     def decode(self, payload: Payload) -> Decoded:
         content = payload.content
-        if payload.origin.endswith(".gz"):
-            content = gzip.decompress(content)
+        if content[:2] == GZIP_MAGIC:
+            try:
+                content = gzip.decompress(content)
+            except (OSError, EOFError) as exc:
+                raise DecodeError(f"{payload.origin}: broken gzip data: {exc}") from None
         return decode(content, payload.format, payload.origin, self.spec.records_path, self.spec.delimiter)

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from urbanlake.connectors.base import Connector, ConnectorContext, SourceSpec
 from urbanlake.core.errors import ConfigError, ConfigProblem
+from urbanlake.core.secrets import resolve
 from urbanlake.core.spec import ConnectorConfig
 from urbanlake.core.yamlsource import LocatedDocument, load_located
 
@@ -90,7 +91,7 @@ def validate_document(doc: LocatedDocument) -> tuple[ConnectorConfig | None, lis
             )  # fmt: skip
         else:
             try:
-                types[type_name].spec_model.model_validate(source)
+                types[type_name].spec_model.model_validate(resolve(source, lenient=True))
             except ValidationError as exc:
                 problems.extend(_pydantic_problems(doc, exc, ("source",)))
     return (config if not problems else None), problems
@@ -128,8 +129,6 @@ def load_configs(directory: Path) -> tuple[list[ConnectorConfig], list[ConfigPro
 
 def build_connector(config: ConnectorConfig, context: ConnectorContext) -> Connector[Any]:
     """An instance of the config's connector type with its validated (secret-resolved) spec."""
-    from urbanlake.core.secrets import resolve
-
     cls = connector_type(config.source_type)
     where = f"{config.path or config.table_name}: source"
     try:

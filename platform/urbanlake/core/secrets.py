@@ -20,7 +20,7 @@ class SecretRegistry:
         self._values: set[str] = set()
 
     def add(self, value: str) -> None:
-        if len(value) >= 3:
+        if len(value) >= 6:  # shorter values (true, 8080) would mask ordinary words
             self._values.add(value)
 
     def mask(self, text: str) -> str:
@@ -32,8 +32,11 @@ class SecretRegistry:
 SECRETS = SecretRegistry()
 
 
-def resolve(value: Any, env: Mapping[str, str] | None = None, where: str = "") -> Any:
-    """Replace ``${NAME}`` (or ``${NAME:-default}``) in strings, recursively through lists and dicts."""
+def resolve(value: Any, env: Mapping[str, str] | None = None, where: str = "", lenient: bool = False) -> Any:
+    """Replace ``${NAME}`` (or ``${NAME:-default}``) in strings, recursively through lists and dicts.
+
+    ``lenient`` puts a stand-in where a variable is not set (for checking a config's shape).
+    """
     env = os.environ if env is None else env
     if isinstance(value, str):
 
@@ -41,18 +44,19 @@ def resolve(value: Any, env: Mapping[str, str] | None = None, where: str = "") -
             name, default = match.group(1), match.group(2)
             if name in env:
                 secret = env[name]
-            elif default is not None:
-                secret = default
-            else:
-                raise ConfigError(f"{where or 'config'}: environment variable {name} is not set")
-            SECRETS.add(secret)
-            return secret
+                SECRETS.add(secret)
+                return secret
+            if default is not None:
+                return default
+            if lenient:
+                return f"unset-{name.lower()}"
+            raise ConfigError(f"{where or 'config'}: environment variable {name} is not set")
 
         return ENV_REF.sub(substitute, value)
     if isinstance(value, list):
-        return [resolve(v, env, where) for v in value]
+        return [resolve(v, env, where, lenient) for v in value]
     if isinstance(value, dict):
-        return {k: resolve(v, env, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+        return {k: resolve(v, env, f"{where}.{k}" if where else str(k), lenient) for k, v in value.items()}
     return value
 
 

@@ -72,7 +72,7 @@ class Schedule(Strict):
     @classmethod
     def from_text(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return {"cron": value} if len(value.split()) == 5 else {"every": value}
+            return {"cron": value} if (" " in value.strip() or "*" in value) else {"every": value}
         return value
 
     @field_validator("every")
@@ -145,8 +145,8 @@ class PublishSpec(Strict):
 class ConnectorConfig(Strict):
     """One publisher's connector: where the data comes from and what table it becomes."""
 
-    name: str = Field(pattern=IDENTIFIER)
-    domain: str = Field(pattern=IDENTIFIER)
+    name: str
+    domain: str
     title: str | None = None
     description: str | None = None
     publisher: Publisher | None = None
@@ -157,6 +157,13 @@ class ConnectorConfig(Strict):
     quality: QualitySpec | None = None
     publish: PublishSpec = Field(default_factory=PublishSpec)
     path: Path | None = Field(None, exclude=True, description="the file it came from")
+
+    @field_validator("name", "domain")
+    @classmethod
+    def sql_name(cls, value: str) -> str:
+        if not re.match(IDENTIFIER, value):
+            raise ValueError(f"'{value}' is not a SQL name: use lowercase letters, digits and _, starting with a letter")
+        return value
 
     @field_validator("source")
     @classmethod

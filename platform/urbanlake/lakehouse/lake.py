@@ -88,6 +88,7 @@ class CommitRequest:
     payload_sha256: str | None = None
     payload_uri: str | None = None
     payload_size: int = 0
+    payload_is_new: bool = True
     rows_in: int | None = None
 
 
@@ -125,6 +126,8 @@ class Lake:
         self.settings = settings
         self.con = con
         self.raw = RawStore(settings)
+        # Column types as last seen; refreshed inside every commit, where correctness matters.
+        self._types: dict[TableRef, dict[str, str]] = {}
 
     @classmethod
     def open(cls, settings: Settings) -> Lake:
@@ -192,7 +195,9 @@ class Lake:
         self, table: TableRef, incoming: pa.Table, declared: dict[str, str], loose: set[str], timezone: str
     ) -> Normalized:
         """Cast a decoded batch to the table's types; raises ``SchemaConflict`` on a type change."""
-        return normalize(self.con, incoming, self.column_types(table), declared, loose, timezone)
+        if not self._types.get(table):
+            self._types[table] = self.column_types(table)
+        return normalize(self.con, incoming, self._types[table], declared, loose, timezone)
 
     def commit_batch(self, request: CommitRequest) -> CommitResult:
         """Rows, quarantined rows, connector state and the payload record in one snapshot.
@@ -211,15 +216,19 @@ class Lake:
         return CommitResult(snapshot[0] if snapshot else 0, *counts)
 
     def _ensure_table(self, table: TableRef, view: str) -> None:
-        self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {LAKE}.{quote(table.domain)}")
         existing = self.column_types(table)
         if not existing:
+            self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {LAKE}.{quote(table.domain)}")
             self.con.execute(f"CREATE TABLE {table.sql} AS SELECT * EXCLUDE ({ROW}) FROM {view} LIMIT 0")
-            return
-        incoming = self.con.execute(f"DESCRIBE SELECT * EXCLUDE ({ROW}) FROM {view}").fetchall()
-        for name, kind, *_ in incoming:
-            if name not in existing:
-                self.con.execute(f"ALTER TABLE {table.sql} ADD COLUMN {quote(name)} {kind}")
+        else:
+            incoming = [f.name for f in self.con.execute(f"SELECT * EXCLUDE ({ROW}) FROM {view} LIMIT 0").arrow().schema]
+            missing = [name for name in incoming if name not in existing]
+            if missing:
+                kinds = dict(self.con.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {view})").fetchall())
+                for name in missing:
+                    self.con.execute(f"ALTER TABLE {table.sql} ADD COLUMN {quote(name)} {kinds[name]}")
+                existing = {}
+        self._types[table] = existing or self.column_types(table)
 
     def _key_checks(self, request: CommitRequest, view: str) -> str:
         """Quarantine rows with a null key or a conflicting in-batch duplicate (an exact copy is just
@@ -280,7 +289,7 @@ class Lake:
 
     def _finish(self, request: CommitRequest, when: datetime, inserted: int, duplicate: int) -> tuple[int, int, int, int]:
         table = request.table
-        total_row = self.con.execute(f"SELECT count(*) FROM {table.sql}").fetchone() if self.column_types(table) else (0,)
+        total_row = self.con.execute(f"SELECT count(*) FROM {table.sql}").fetchone() if self._types.get(table) else (0,)
         total = int(total_row[0]) if total_row else 0
         if request.quarantined:
             self._write_quarantine(request, when)
@@ -326,15 +335,14 @@ class Lake:
                 f"INSERT INTO {LAKE}.{PLATFORM}.connector_state VALUES (?, ?, ?, ?, ?)",
                 [request.connector, request.run_id, request.batch, when, json.dumps(request.state)],
             )
-        if request.payload_sha256 and request.payload_uri:
+        if request.payload_sha256 and request.payload_uri and request.payload_is_new:
             self._log_payload(request.payload_sha256, request.connector, request.payload_uri,
                               request.payload_size, request.origin, request.run_id, when)  # fmt: skip
 
     def _log_payload(self, sha: str, connector: str, uri: str, size: int, origin: str, run_id: str, when: datetime) -> None:
         self.con.execute(
-            f"INSERT INTO {LAKE}.{PLATFORM}.payloads SELECT ?, ?, ?, ?, ?, ?, ? "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {LAKE}.{PLATFORM}.payloads WHERE sha256 = ? AND connector = ?)",
-            [sha, connector, uri, size, origin, run_id, when, sha, connector],
+            f"INSERT INTO {LAKE}.{PLATFORM}.payloads VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [sha, connector, uri, size, origin, run_id, when],
         )
 
     def record_run(self, run: dict[str, Any], payloads: list[tuple[str, str, int, str]] | None = None) -> None:
@@ -362,11 +370,12 @@ class Lake:
         ).fetchone()
         return json.loads(row[0]) if row else {}
 
-    def known_payload(self, sha256: str, connector: str) -> str | None:
-        row = self.con.execute(
-            f"SELECT uri FROM {LAKE}.{PLATFORM}.payloads WHERE sha256 = ? AND connector = ? LIMIT 1", [sha256, connector]
-        ).fetchone()
-        return row[0] if row else None
+    def known_payloads(self, connector: str) -> dict[str, str]:
+        """sha256 → raw-zone URI of every payload the connector ever kept."""
+        rows = self.con.execute(
+            f"SELECT sha256, any_value(uri) FROM {LAKE}.{PLATFORM}.payloads WHERE connector = ? GROUP BY sha256", [connector]
+        ).fetchall()
+        return dict(rows)
 
     def exists(self, table: TableRef) -> bool:
         return bool(self.column_types(table))

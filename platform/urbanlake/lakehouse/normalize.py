@@ -24,6 +24,9 @@ REASON = "__reason"
 INFER_ORDER = ("BIGINT", "DOUBLE", "BOOLEAN", "DATE", "TIMESTAMPTZ")
 INFER_TOLERANCE = 0.01  # share of misfit values a text column may have and still be typed
 INFER_MIN_VALUES = 20  # below this many values, a single misfit keeps the column as text
+# A loose column's source sent values of several types (JSON numbers and strings): the type most
+# values have wins, and the others are the anomalies.
+LOOSE_TOLERANCE = 0.5
 TZ_SUFFIX = r"(Z|z|[+-]\d\d(:?\d\d)?)$"
 NESTED = re.compile(r"^(STRUCT|MAP|UNION)\(|\[\d*\]$")
 
@@ -60,7 +63,7 @@ def _cast_expression(column: str, source: str, target: str, timezone: str) -> st
     return f"TRY_CAST({col} AS {target})"
 
 
-def _infer_text_columns(con: duckdb.DuckDBPyConnection, columns: list[str]) -> dict[str, str]:
+def _infer_text_columns(con: duckdb.DuckDBPyConnection, columns: list[str], loose: set[str]) -> dict[str, str]:
     """For text columns of a new table: the narrowest type nearly all values fit (else VARCHAR)."""
     if not columns:
         return {}
@@ -83,6 +86,9 @@ def _infer_text_columns(con: duckdb.DuckDBPyConnection, columns: list[str]) -> d
             if sql_type in ("BIGINT", "DOUBLE") and zero_padded:
                 continue  # codes such as "007" or postcodes keep their leading zeros
             misfits = present - fit
+            if column in loose and misfits < present * LOOSE_TOLERANCE:
+                chosen[column] = canonical(sql_type)
+                break
             if misfits == 0 or (present >= INFER_MIN_VALUES and misfits <= present * INFER_TOLERANCE):
                 chosen[column] = canonical(sql_type)
                 break
@@ -120,7 +126,7 @@ def normalize(
                 to_infer.append(column)
             else:
                 targets[column] = source
-        targets.update(_infer_text_columns(con, to_infer))
+        targets.update(_infer_text_columns(con, to_infer, loose))
 
         selects, failures, checks = [f"{ROW}"], [], []
         for column, source in source_types.items():

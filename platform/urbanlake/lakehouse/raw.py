@@ -46,5 +46,5 @@ class RawStore:
 
     def get(self, uri: str) -> bytes:
         path = self.base + uri.removeprefix(self.base_uri)
-        with self.fs.open_input_stream(path) as stream:
+        with self.fs.open_input_stream(path, compression=None) as stream:
             return bytes(stream.read())

@@ -76,6 +76,7 @@ class Ingestion:
         self.timezone = config.table.timezone or settings.defaults.timezone
         self.summary = RunSummary(run_id=new_run_id(), connector=config.table_name)
         self.unrecorded_payloads: list[tuple[str, str, int, str]] = []
+        self.known_payloads: dict[str, str] = {}
 
     def run(self) -> RunSummary:
         summary = self.summary
@@ -86,6 +87,7 @@ class Ingestion:
         try:
             connector = build_connector(self.config, ConnectorContext(self.settings, summary.run_id))
             state = self.lake.read_state(self.config.table_name)
+            self.known_payloads = self.lake.known_payloads(self.config.table_name)
             for payload in connector.fetch(state):
                 failure = self._ingest_payload(connector, payload)
                 if failure:
@@ -119,7 +121,8 @@ class Ingestion:
             decoded = connector.decode(payload)
         except DecodeError as exc:
             # The bytes are safe in the raw zone; the run fails and says where they are.
-            self.unrecorded_payloads.append((raw[0], raw[1], len(payload.content), payload.origin))
+            if raw[2]:
+                self.unrecorded_payloads.append((raw[0], raw[1], len(payload.content), payload.origin))
             return _Fatal(mask(f"{exc} (payload kept at {raw[1]})"))
         quarantined = [_as_quarantine(r, "decode") for r in decoded.bad_records]
         summary.rows_in += decoded.rows_in
@@ -145,7 +148,7 @@ class Ingestion:
                 table=self.table, rows=rows, connector=self.config.table_name, run_id=summary.run_id, batch=batch,
                 quarantined=quarantined, state=state, primary_key=self.config.table.primary_key,
                 event_time=self.config.table.event_time, origin=payload.origin, payload_sha256=raw[0],
-                payload_uri=raw[1], payload_size=len(payload.content), rows_in=decoded.rows_in,
+                payload_uri=raw[1], payload_size=len(payload.content), payload_is_new=raw[2], rows_in=decoded.rows_in,
             )
         )  # fmt: skip
         summary.rows_committed += result.inserted
@@ -154,13 +157,14 @@ class Ingestion:
         summary.snapshot_id = result.snapshot_id
         return failure
 
-    def _keep_raw(self, payload: Payload) -> tuple[str, str]:
+    def _keep_raw(self, payload: Payload) -> tuple[str, str, bool]:
+        """Keep the payload's bytes (once: a payload seen before is found by its hash)."""
         digest = hashlib.sha256(payload.content).hexdigest()
-        known = self.lake.known_payload(digest, self.config.table_name)
-        if known:
-            return digest, known
+        if digest in self.known_payloads:
+            return digest, self.known_payloads[digest], False
         stored = self.lake.raw.put(payload.content, self.config.domain, self.config.name, payload.format)
-        return stored.sha256, stored.uri
+        self.known_payloads[digest] = stored.uri
+        return stored.sha256, stored.uri, True
 
     @staticmethod
     def _whole_batch(decoded: Decoded, reason: str, check: str) -> list[QuarantineRecord]:
