@@ -32,7 +32,11 @@ _state: dict[str, Any] = {}
 
 ProjectOption = Annotated[
     Path | None,
-    typer.Option("--project", "-p", help="city project folder (default: $URBANLAKE_PROJECT or the current folder)"),
+    typer.Option(
+        "--project",
+        "-p",
+        help="city project folder (default: $URBANLAKE_PROJECT or the current folder)",
+    ),
 ]
 
 
@@ -47,13 +51,17 @@ def main_options(
         raise typer.Exit()
     _state.clear()
     _state["project"] = project
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
 
 
 def settings() -> Settings:
     if "settings" not in _state:
         _state["settings"] = load_settings(_state.get("project"))
-    return _state["settings"]  # type: ignore[no-any-return]
+    loaded: Settings = _state["settings"]
+    return loaded
 
 
 def open_lake() -> Any:
@@ -71,7 +79,9 @@ def fail(message: str, code: int = 1) -> None:
 
 
 @app.command()
-def init(directory: Annotated[Path, typer.Argument(help="folder to create the project in")]) -> None:
+def init(
+    directory: Annotated[Path, typer.Argument(help="folder to create the project in")],
+) -> None:
     """Scaffold a city project: urbanlake.yaml, connectors/, quality/, catalog/ with commented examples."""
     from urbanlake.project import scaffold
 
@@ -122,11 +132,14 @@ def _select(names: list[str], everything: bool) -> list[Any]:
 
 @app.command()
 def ingest(
-    names: Annotated[list[str] | None, typer.Argument(help="connectors to run, as domain.name or name")] = None,
+    names: Annotated[
+        list[str] | None, typer.Argument(help="connectors to run, as domain.name or name")
+    ] = None,
     all_: Annotated[bool, typer.Option("--all", help="run every connector")] = False,
 ) -> None:
     """Fetch, keep raw, decode, check and commit: one run per connector, with a summary table."""
-    from urbanlake.pipeline.run import RunSummary, ingest as run_ingest
+    from urbanlake.pipeline.run import RunSummary
+    from urbanlake.pipeline.run import ingest as run_ingest
 
     try:
         configs = _select(names or [], all_)
@@ -135,7 +148,11 @@ def ingest(
         fail(str(exc))
     summaries: list[RunSummary] = []
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=errors, transient=True
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=True,
     ) as progress:
         for config in configs:
             task = progress.add_task(config.table_name)
@@ -160,7 +177,17 @@ def ingest(
 
 def summary_table(summaries: list[Any]) -> Table:
     table = Table(title="Ingest summary")
-    for column in ("connector", "status", "payloads", "rows in", "committed", "quarantined", "duplicate", "bytes", "seconds"):
+    for column in (
+        "connector",
+        "status",
+        "payloads",
+        "rows in",
+        "committed",
+        "quarantined",
+        "duplicate",
+        "bytes",
+        "seconds",
+    ):
         table.add_column(column, justify="left" if column in ("connector", "status") else "right")
     for s in summaries:
         colour = "green" if s.status == "succeeded" else "red"
@@ -176,8 +203,12 @@ def summary_table(summaries: list[Any]) -> Table:
 @app.command()
 def sql(
     query: Annotated[str | None, typer.Argument(help="SQL; omit for an interactive shell")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv, json or parquet")] = "table",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="write to this file")] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="table, csv, json or parquet")
+    ] = "table",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="write to this file")
+    ] = None,
 ) -> None:
     """Query the lake: every table is <domain>.<table>; time travel with AT (VERSION => n)."""
     from urbanlake.sql_output import render
@@ -211,7 +242,13 @@ def tables() -> None:
     for stat in lake.table_stats():
         last = stat.last_commit
         age = humanize_age(now - last) if last else "never"
-        table.add_row(stat.name, f"{stat.rows:,}", f"{stat.quarantined:,}", f"{last:%Y-%m-%d %H:%M:%S}" if last else "-", age)
+        table.add_row(
+            stat.name,
+            f"{stat.rows:,}",
+            f"{stat.quarantined:,}",
+            f"{last:%Y-%m-%d %H:%M:%S}" if last else "-",
+            age,
+        )
     console.print(table)
 
 
@@ -247,7 +284,9 @@ def history(name: Annotated[str, typer.Argument(help="table as <domain>.<table>"
 
 @app.command()
 def demo(
-    keep_serving: Annotated[bool, typer.Option(help="keep the demo HTTP feed running afterwards")] = False,
+    keep_serving: Annotated[
+        bool, typer.Option(help="keep the demo HTTP feed running afterwards")
+    ] = False,
 ) -> None:
     """Generate a seeded sample city, ingest it with connectors/, and show what was loaded."""
     from urbanlake.demo import run_demo

@@ -34,7 +34,10 @@ def generate_files(folder: Path, seed: int = SEED) -> dict[str, int]:
     rng = random.Random(seed)
     counts: dict[str, int] = {}
     # Waste: two days of bin fill levels as CSV, one file a day, with two faulty lines.
-    bins = [(f"bin-{i:03d}", CENTRE[0] + rng.uniform(-0.03, 0.03), CENTRE[1] + rng.uniform(-0.05, 0.05)) for i in range(40)]
+    bins = [
+        (f"bin-{i:03d}", CENTRE[0] + rng.uniform(-0.03, 0.03), CENTRE[1] + rng.uniform(-0.05, 0.05))
+        for i in range(40)
+    ]
     waste = folder / "waste"
     waste.mkdir(parents=True, exist_ok=True)
     total = 0
@@ -43,11 +46,15 @@ def generate_files(folder: Path, seed: int = SEED) -> dict[str, int]:
         for hour in range(0, 24, 2):
             moment = START + timedelta(days=day, hours=hour)
             for bin_id, lat, lon in bins:
-                lines.append(f"{bin_id},{_iso(moment)},{rng.uniform(0, 100):.1f},{lat:.5f},{lon:.5f}")
+                lines.append(
+                    f"{bin_id},{_iso(moment)},{rng.uniform(0, 100):.1f},{lat:.5f},{lon:.5f}"
+                )
         if day == 1:
             lines.append("bin-999,2026-11-02T23:00:00Z,sensor-error,59.9,10.7")  # unparsable value
             lines.append("bin-998,2026-11-02T23:00:00Z")  # truncated line
-        (waste / f"bin_fill_{(START + timedelta(days=day)):%Y-%m-%d}.csv").write_text("\n".join(lines) + "\n")
+        (waste / f"bin_fill_{(START + timedelta(days=day)):%Y-%m-%d}.csv").write_text(
+            "\n".join(lines) + "\n"
+        )
         total += len(lines) - 1
     counts["waste.bin_fill_levels"] = total
     # Energy: hourly readings of building meters as JSON Lines.
@@ -71,7 +78,9 @@ def generate_files(folder: Path, seed: int = SEED) -> dict[str, int]:
          "lat": round(CENTRE[0] + rng.uniform(-0.03, 0.03), 5), "lon": round(CENTRE[1] + rng.uniform(-0.05, 0.05), 5)}
         for i in range(300)
     ]  # fmt: skip
-    (lighting / "streetlights.json").write_text(json.dumps({"meta": {"city": "Sample City"}, "data": {"lights": lights}}))
+    (lighting / "streetlights.json").write_text(
+        json.dumps({"meta": {"city": "Sample City"}, "data": {"lights": lights}})
+    )
     counts["lighting.streetlights"] = len(lights)
     return counts
 
@@ -103,8 +112,12 @@ class ParkingFeed(BaseHTTPRequestHandler):
         rows = [r for r in self.records if since is None or r["observed_at"] > since]
         page = rows[cursor : cursor + size]
         more = cursor + size < len(rows)
-        base = f"http://{self.headers['Host']}/parking?page_size={size}" + (f"&since={since}" if since else "")
-        body = json.dumps({"items": page, "next": f"{base}&cursor={cursor + size}" if more else None}).encode()
+        base = f"http://{self.headers['Host']}/parking?page_size={size}" + (
+            f"&since={since}" if since else ""
+        )
+        body = json.dumps(
+            {"items": page, "next": f"{base}&cursor={cursor + size}" if more else None}
+        ).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -143,7 +156,9 @@ def run_demo(settings: Settings, console: Console, keep_serving: bool = False) -
     counts = generate_files(folder)
     server = serve_parking()
     os.environ["URBANLAKE_DEMO_URL"] = f"http://127.0.0.1:{server.server_address[1]}"
-    console.print(f"[bold]Sample city[/bold]: files in {folder}, parking API at {os.environ['URBANLAKE_DEMO_URL']}")
+    console.print(
+        f"[bold]Sample city[/bold]: files in {folder}, parking API at {os.environ['URBANLAKE_DEMO_URL']}"
+    )
     for dataset, rows in counts.items():
         console.print(f"  {dataset}: {rows:,} records generated")
     try:
@@ -166,10 +181,12 @@ def run_demo(settings: Settings, console: Console, keep_serving: bool = False) -
             for stat in lake.table_stats():
                 table.add_row(stat.name, f"{stat.rows:,}", f"{stat.quarantined:,}")
             console.print(table)
-            console.print("[bold]Example query[/bold] (`urbanlake sql \"…\"`):")
+            console.print('[bold]Example query[/bold] (`urbanlake sql "…"`):')
             console.print(EXAMPLE_QUERY, highlight=False, markup=False)
             console.print(to_rich(lake.query(EXAMPLE_QUERY)))
-            console.print("Next: `urbanlake tables`, `urbanlake history waste.bin_fill_levels`, `urbanlake sql`")
+            console.print(
+                "Next: `urbanlake tables`, `urbanlake history waste.bin_fill_levels`, `urbanlake sql`"
+            )
             failed = [s for s in summaries if s.status != "succeeded"]
             for s in failed:
                 console.print(f"[red]{s.connector} failed:[/red] {s.error}")

@@ -84,7 +84,9 @@ SQL models over the lake's tables plus their publication metadata, published by 
 def scaffold(directory: Path) -> list[Path]:
     """Create a project in ``directory`` (which may exist, but must not hold a project yet)."""
     if (directory / "urbanlake.yaml").exists():
-        raise ConfigError(f"{directory / 'urbanlake.yaml'} already exists: this folder is a project already")
+        raise ConfigError(
+            f"{directory / 'urbanlake.yaml'} already exists: this folder is a project already"
+        )
     files = {
         "urbanlake.yaml": PROJECT_YAML.format(name=directory.resolve().name),
         "connectors/waste/bin_fill_levels.yaml": CONNECTOR_EXAMPLE,

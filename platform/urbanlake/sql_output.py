@@ -46,7 +46,9 @@ def render(result: pa.Table, fmt: str, output: Path | None, console: Console) ->
             raise SystemExit("parquet is binary: give --output FILE")
         pq.write_table(result, buffer)
     else:  # table into a file: a plain-text rendering
-        Console(file=io.TextIOWrapper(buffer, encoding="utf-8", write_through=True), width=200).print(to_rich(result))
+        Console(
+            file=io.TextIOWrapper(buffer, encoding="utf-8", write_through=True), width=200
+        ).print(to_rich(result))
     data = buffer.getvalue()
     if output is None:
         sys.stdout.buffer.write(data)
@@ -58,7 +60,9 @@ def render(result: pa.Table, fmt: str, output: Path | None, console: Console) ->
 
 def shell(lake: Any, console: Console) -> None:
     """A small interactive SQL shell: statements end with ';', .tables lists tables, .quit leaves."""
-    console.print("UrbanLake SQL — tables are <domain>.<table>; end statements with ';'. .tables, .quit")
+    console.print(
+        "UrbanLake SQL — tables are <domain>.<table>; end statements with ';'. .tables, .quit"
+    )
     buffer: list[str] = []
     while True:
         try:

@@ -27,11 +27,15 @@ GZIP_MAGIC = b"\x1f\x8b"
 
 class FileSpec(SourceSpec):
     type: Literal["file"] = "file"
-    url: str = Field(description="a path, glob, file:// or s3:// URL; relative paths start at the project")
+    url: str = Field(
+        description="a path, glob, file:// or s3:// URL; relative paths start at the project"
+    )
     format: Literal["csv", "json", "jsonl", "parquet"] | None = Field(
         None, description="guessed from the extension when absent"
     )
-    records_path: str | None = Field(None, description="dotted path to the list of records in a JSON file")
+    records_path: str | None = Field(
+        None, description="dotted path to the list of records in a JSON file"
+    )
     delimiter: str = Field(",", max_length=1, description="CSV field separator")
 
 
@@ -51,7 +55,9 @@ class FileConnector(Connector[FileSpec]):
                 raise FatalSourceError(f"{self.spec.url}: no such file")
             if info.type == pafs.FileType.Directory:
                 selector = pafs.FileSelector(path, recursive=True)
-                return fs, sorted(i.path for i in fs.get_file_info(selector) if i.type == pafs.FileType.File)
+                return fs, sorted(
+                    i.path for i in fs.get_file_info(selector) if i.type == pafs.FileType.File
+                )
             return fs, [path]
         if isinstance(fs, pafs.LocalFileSystem):
             return fs, sorted(glob.glob(path, recursive=True))
@@ -72,7 +78,9 @@ class FileConnector(Connector[FileSpec]):
                 continue
             fmt = self.spec.format or guess_format(path)
             if fmt is None:
-                raise FatalSourceError(f"{path}: cannot tell the format from the name; set source.format")
+                raise FatalSourceError(
+                    f"{path}: cannot tell the format from the name; set source.format"
+                )
             loaded[path] = digest
             yield Payload(content=content, origin=path, format=fmt, state={"files": dict(loaded)})
 
@@ -83,4 +91,6 @@ class FileConnector(Connector[FileSpec]):
                 content = gzip.decompress(content)
             except (OSError, EOFError) as exc:
                 raise DecodeError(f"{payload.origin}: broken gzip data: {exc}") from None
-        return decode(content, payload.format, payload.origin, self.spec.records_path, self.spec.delimiter)
+        return decode(
+            content, payload.format, payload.origin, self.spec.records_path, self.spec.delimiter
+        )

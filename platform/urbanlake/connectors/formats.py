@@ -41,7 +41,9 @@ def guess_format(name: str, media_type: str | None = None) -> str | None:
     return None
 
 
-def decode_csv(content: bytes, origin: str, delimiter: str = ",", encoding: str = "utf8") -> Decoded:
+def decode_csv(
+    content: bytes, origin: str, delimiter: str = ",", encoding: str = "utf8"
+) -> Decoded:
     bad: list[BadRecord] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
@@ -53,7 +55,9 @@ def decode_csv(content: bytes, origin: str, delimiter: str = ",", encoding: str 
         return pacsv.read_csv(
             io.BytesIO(content),
             read_options=pacsv.ReadOptions(use_threads=threads, encoding=encoding),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid, newlines_in_values=True),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter, invalid_row_handler=on_invalid, newlines_in_values=True
+            ),
             convert_options=pacsv.ConvertOptions(strings_can_be_null=True),
         )
 
@@ -109,7 +113,13 @@ def records_to_table(records: Iterable[Any], origin: str, first_line: int = 1) -
         if isinstance(record, dict):
             objects.append(record)
         else:
-            bad.append(BadRecord(raw=orjson.dumps(record).decode(), reason="record is not a JSON object", line=first_line + index))
+            bad.append(
+                BadRecord(
+                    raw=orjson.dumps(record).decode(),
+                    reason="record is not a JSON object",
+                    line=first_line + index,
+                )
+            )
     if objects and _needs_flattening(objects):
         objects = [_flatten(r) for r in objects]
     try:
@@ -135,7 +145,10 @@ def records_to_table(records: Iterable[Any], origin: str, first_line: int = 1) -
                 raise pa.ArrowInvalid("nested")
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
             columns[name] = pa.array(
-                [None if v is None else v if isinstance(v, str) else orjson.dumps(v).decode() for v in values],
+                [
+                    None if v is None else v if isinstance(v, str) else orjson.dumps(v).decode()
+                    for v in values
+                ],
                 type=pa.string(),
             )
             loose.add(name)
@@ -152,7 +165,9 @@ def decode_json(content: bytes, origin: str, records_path: str | None = None) ->
     if isinstance(node, dict):
         node = [node]
     if not isinstance(node, list):
-        raise DecodeError(f"{origin}: expected a list of records at '{records_path or '$'}', found {type(node).__name__}")
+        raise DecodeError(
+            f"{origin}: expected a list of records at '{records_path or '$'}', found {type(node).__name__}"
+        )
     return records_to_table(node, origin)
 
 
@@ -173,7 +188,13 @@ def decode_jsonl(content: bytes, origin: str) -> Decoded:
             records.append(orjson.loads(line))
             lines.append(number)
         except orjson.JSONDecodeError as exc:
-            bad.append(BadRecord(raw=line.decode("utf-8", "replace"), reason=f"not valid JSON: {exc}", line=number))
+            bad.append(
+                BadRecord(
+                    raw=line.decode("utf-8", "replace"),
+                    reason=f"not valid JSON: {exc}",
+                    line=number,
+                )
+            )
     decoded = records_to_table(records, origin)
     for record in decoded.bad_records:
         if record.line is not None:
@@ -189,7 +210,9 @@ def decode_parquet(content: bytes, origin: str) -> Decoded:
         raise DecodeError(f"{origin}: not readable as Parquet: {exc}") from None
 
 
-def decode(content: bytes, fmt: str, origin: str, records_path: str | None = None, delimiter: str = ",") -> Decoded:
+def decode(
+    content: bytes, fmt: str, origin: str, records_path: str | None = None, delimiter: str = ","
+) -> Decoded:
     """Decode ``content`` in format ``fmt``; raises ``DecodeError`` when nothing can be read."""
     if fmt == "csv":
         return decode_csv(content, origin, delimiter=delimiter)

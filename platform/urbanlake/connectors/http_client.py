@@ -50,7 +50,8 @@ def classify(response: httpx.Response) -> None:
     body = mask(response.text[:300]) if response.content else ""
     if status == 429 or status >= 500:
         raise RetriableSourceError(
-            f"HTTP {status} from {url}", retry_after=retry_after_seconds(response.headers.get("Retry-After"))
+            f"HTTP {status} from {url}",
+            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
         )
     raise FatalSourceError(f"HTTP {status} from {url}: {body}".rstrip(": "))
 
@@ -68,7 +69,12 @@ class HttpClient:
             headers={"User-Agent": f"{settings.user_agent}/{__version__}"},
         )
 
-    def get(self, url: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None) -> httpx.Response:
+    def get(
+        self,
+        url: str,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
         """GET with retries; returns a successful response or raises a ``SourceError``."""
         delay = self.settings.backoff_base
         last: RetriableSourceError | None = None
@@ -79,7 +85,9 @@ class HttpClient:
                 classify(response)
                 return response
             except httpx.TimeoutException as exc:
-                last = RetriableSourceError(f"timeout after {self.settings.timeout}s from {mask(url)}: {exc}")
+                last = RetriableSourceError(
+                    f"timeout after {self.settings.timeout}s from {mask(url)}: {exc}"
+                )
             except httpx.TransportError as exc:
                 last = RetriableSourceError(f"cannot reach {mask(url)}: {mask(str(exc))}")
             except RetriableSourceError as exc:
@@ -88,7 +96,9 @@ class HttpClient:
                 break
             wait = last.retry_after if last.retry_after is not None else delay
             wait = min(wait, self.settings.backoff_max)
-            log.warning("%s; retry %d/%d in %.1fs", last, attempt + 1, self.settings.max_retries, wait)
+            log.warning(
+                "%s; retry %d/%d in %.1fs", last, attempt + 1, self.settings.max_retries, wait
+            )
             self.sleep(wait)
             delay = min(delay * 2, self.settings.backoff_max)
         assert last is not None

@@ -57,10 +57,15 @@ def _problem(doc: LocatedDocument, loc: tuple[str | int, ...], message: str) -> 
     return ConfigProblem(str(doc.path), doc.line_of(loc), ".".join(str(p) for p in loc), message)
 
 
-def _pydantic_problems(doc: LocatedDocument, exc: ValidationError, prefix: tuple[str, ...] = ()) -> list[ConfigProblem]:
+def _pydantic_problems(
+    doc: LocatedDocument, exc: ValidationError, prefix: tuple[str, ...] = ()
+) -> list[ConfigProblem]:
     problems = []
     for err in exc.errors():
-        loc = (*prefix, *(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))))
+        loc = (
+            *prefix,
+            *(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))),
+        )
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown field"
@@ -112,14 +117,22 @@ def load_configs(directory: Path) -> tuple[list[ConnectorConfig], list[ConfigPro
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 1 if mark is not None else None
-            problems.append(ConfigProblem(str(path), line, "", f"not valid YAML: {getattr(exc, 'problem', exc)}"))
+            problems.append(
+                ConfigProblem(
+                    str(path), line, "", f"not valid YAML: {getattr(exc, 'problem', exc)}"
+                )
+            )
             continue
         config, found = validate_document(doc)
         problems.extend(found)
         if config is not None:
             if config.table_name in seen:
                 problems.append(
-                    _problem(doc, ("name",), f"table {config.table_name} is already defined in {seen[config.table_name]}")
+                    _problem(
+                        doc,
+                        ("name",),
+                        f"table {config.table_name} is already defined in {seen[config.table_name]}",
+                    )
                 )
                 continue
             seen[config.table_name] = path
@@ -135,6 +148,11 @@ def build_connector(config: ConnectorConfig, context: ConnectorContext) -> Conne
         spec: SourceSpec = cls.spec_model.model_validate(resolve(config.source, where=where))
     except ValidationError as exc:
         raise ConfigError(
-            [ConfigProblem(str(config.path), None, "source." + ".".join(map(str, e["loc"])), e["msg"]) for e in exc.errors()]
+            [
+                ConfigProblem(
+                    str(config.path), None, "source." + ".".join(map(str, e["loc"])), e["msg"]
+                )
+                for e in exc.errors()
+            ]
         ) from None
     return cls(spec, config, context)

@@ -32,7 +32,9 @@ class SecretRegistry:
 SECRETS = SecretRegistry()
 
 
-def resolve(value: Any, env: Mapping[str, str] | None = None, where: str = "", lenient: bool = False) -> Any:
+def resolve(
+    value: Any, env: Mapping[str, str] | None = None, where: str = "", lenient: bool = False
+) -> Any:
     """Replace ``${NAME}`` (or ``${NAME:-default}``) in strings, recursively through lists and dicts.
 
     ``lenient`` puts a stand-in where a variable is not set (for checking a config's shape).
@@ -56,7 +58,10 @@ def resolve(value: Any, env: Mapping[str, str] | None = None, where: str = "", l
     if isinstance(value, list):
         return [resolve(v, env, where, lenient) for v in value]
     if isinstance(value, dict):
-        return {k: resolve(v, env, f"{where}.{k}" if where else str(k), lenient) for k, v in value.items()}
+        return {
+            k: resolve(v, env, f"{where}.{k}" if where else str(k), lenient)
+            for k, v in value.items()
+        }
     return value
 
 

@@ -26,7 +26,9 @@ class S3Settings(BaseModel):
     """Where the ``s3://`` lake lives (AWS, MinIO or any S3-compatible server)."""
 
     model_config = ConfigDict(extra="forbid")
-    endpoint: str | None = Field(None, description="host:port of an S3-compatible server; empty for AWS")
+    endpoint: str | None = Field(
+        None, description="host:port of an S3-compatible server; empty for AWS"
+    )
     access_key_id: str | None = Field(None, description="access key (use ${ENV} in the file)")
     secret_access_key: str | None = Field(None, description="secret key (use ${ENV} in the file)")
     region: str = Field("us-east-1", description="bucket region")
@@ -41,7 +43,9 @@ class HttpSettings(BaseModel):
     timeout: float = Field(30.0, description="seconds to wait for a response")
     max_retries: int = Field(5, description="retries on timeouts, 429 and 5xx before a run fails")
     backoff_base: float = Field(0.5, description="first back-off in seconds; doubles each retry")
-    backoff_max: float = Field(60.0, description="longest back-off or Retry-After honoured, seconds")
+    backoff_max: float = Field(
+        60.0, description="longest back-off or Retry-After honoured, seconds"
+    )
     user_agent: str = Field("urbanlake", description="User-Agent header sent to sources")
 
 
@@ -67,9 +71,13 @@ class Settings(BaseModel):
     """Everything a run needs to know about where things are."""
 
     model_config = ConfigDict(extra="forbid")
-    project_dir: Path = Field(Path("."), description="the city project folder (not set in the file)")
+    project_dir: Path = Field(
+        Path("."), description="the city project folder (not set in the file)"
+    )
     name: str = Field("city", description="the city's name, shown in catalogs")
-    lake: str = Field("lake", description="lake URI: a folder (relative to the project) or s3://bucket/prefix")
+    lake: str = Field(
+        "lake", description="lake URI: a folder (relative to the project) or s3://bucket/prefix"
+    )
     catalog: str | None = Field(
         None,
         description="DuckLake catalog: a SQLite file path or postgresql://user@host:port/db; "
@@ -78,7 +86,7 @@ class Settings(BaseModel):
     data_inlining_row_limit: int = Field(
         10, description="batches up to this many rows are kept in the catalog until compaction"
     )
-    s3: S3Settings = Field(default_factory=lambda: S3Settings())  # type: ignore[call-arg]
+    s3: S3Settings = Field(default_factory=S3Settings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     defaults: Defaults = Field(default_factory=Defaults)
     api: ApiSettings = Field(default_factory=ApiSettings)
@@ -124,7 +132,9 @@ class Settings(BaseModel):
         return self.project_dir / "catalog"
 
 
-def env_overrides(model: type[BaseModel], env: Mapping[str, str], prefix: str = ENV_PREFIX) -> dict[str, Any]:
+def env_overrides(
+    model: type[BaseModel], env: Mapping[str, str], prefix: str = ENV_PREFIX
+) -> dict[str, Any]:
     """The part of ``env`` that names a field of ``model`` (recursively), as a nested dict."""
     out: dict[str, Any] = {}
     for name, info in model.model_fields.items():
@@ -151,7 +161,9 @@ def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def find_project(project: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Path:
+def find_project(
+    project: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> Path:
     env = os.environ if env is None else env
     chosen = project or env.get(f"{ENV_PREFIX}PROJECT") or "."
     return Path(chosen).resolve()
@@ -186,7 +198,9 @@ def load_settings(
         ) from None
 
 
-def documented_settings(model: type[BaseModel] = Settings, prefix: str = "") -> list[tuple[str, str, str]]:
+def documented_settings(
+    model: type[BaseModel] = Settings, prefix: str = ""
+) -> list[tuple[str, str, str]]:
     """(key, environment variable, description) of every setting, for docs and their test."""
     rows: list[tuple[str, str, str]] = []
     for name, info in model.model_fields.items():

@@ -37,7 +37,9 @@ def parse_duration(text: str | float | int) -> timedelta:
         return timedelta(seconds=float(text))
     match = DURATION.match(text)
     if not match:
-        raise ValueError(f"'{text}' is not a duration: use a number and a unit, e.g. 30s, 10m, 1h, 7d")
+        raise ValueError(
+            f"'{text}' is not a duration: use a number and a unit, e.g. 30s, 10m, 1h, 7d"
+        )
     return timedelta(seconds=float(match.group(1)) * DURATION_UNITS[match.group(2)])
 
 
@@ -89,13 +91,17 @@ class Schedule(Strict):
             return value
         fields = value.split()
         if len(fields) != 5 or not all(CRON_FIELD.match(f) for f in fields):
-            raise ValueError(f"'{value}' is not a cron expression of 5 fields (minute hour day month weekday)")
+            raise ValueError(
+                f"'{value}' is not a cron expression of 5 fields (minute hour day month weekday)"
+            )
         return value
 
     @model_validator(mode="after")
     def one_of(self) -> Schedule:
         if (self.every is None) == (self.cron is None):
-            raise ValueError("give exactly one of 'every' (e.g. 30s) or 'cron' (e.g. '*/5 * * * *')")
+            raise ValueError(
+                "give exactly one of 'every' (e.g. 30s) or 'cron' (e.g. '*/5 * * * *')"
+            )
         return self
 
     @property
@@ -119,7 +125,9 @@ class Column(Strict):
 class TableSpec(Strict):
     primary_key: list[str] = Field(default_factory=list)
     event_time: str | None = None
-    timezone: str | None = Field(None, description="zone of naive timestamps; default from settings")
+    timezone: str | None = Field(
+        None, description="zone of naive timestamps; default from settings"
+    )
 
     @field_validator("primary_key", mode="before")
     @classmethod
@@ -162,7 +170,9 @@ class ConnectorConfig(Strict):
     @classmethod
     def sql_name(cls, value: str) -> str:
         if not re.match(IDENTIFIER, value):
-            raise ValueError(f"'{value}' is not a SQL name: use lowercase letters, digits and _, starting with a letter")
+            raise ValueError(
+                f"'{value}' is not a SQL name: use lowercase letters, digits and _, starting with a letter"
+            )
         return value
 
     @field_validator("source")

@@ -22,7 +22,9 @@ def s3_filesystem(s3: S3Settings) -> pafs.S3FileSystem:
     )
 
 
-def filesystem_for(uri: str, s3: S3Settings, base: Path | None = None) -> tuple[pafs.FileSystem, str]:
+def filesystem_for(
+    uri: str, s3: S3Settings, base: Path | None = None
+) -> tuple[pafs.FileSystem, str]:
     """The filesystem holding ``uri`` and the path inside it (relative paths resolve from ``base``)."""
     if uri.startswith("s3://"):
         return s3_filesystem(s3), uri.removeprefix("s3://")

@@ -25,7 +25,9 @@ class LocatedDocument:
         return None
 
 
-def _construct(node: yaml.Node, loc: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int]) -> Any:
+def _construct(
+    node: yaml.Node, loc: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int]
+) -> Any:
     lines.setdefault(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}

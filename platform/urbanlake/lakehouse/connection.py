@@ -69,7 +69,7 @@ def load_extensions(con: duckdb.DuckDBPyConnection, directory: Path) -> None:
 
 def configure_s3(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     s3 = settings.s3
-    options = [f"TYPE s3", f"REGION {sql_string(s3.region)}", f"URL_STYLE {sql_string(s3.url_style)}",
+    options = ["TYPE s3", f"REGION {sql_string(s3.region)}", f"URL_STYLE {sql_string(s3.url_style)}",
                f"USE_SSL {'true' if s3.use_ssl else 'false'}"]  # fmt: skip
     if s3.endpoint:
         options.append(f"ENDPOINT {sql_string(s3.endpoint)}")
@@ -80,7 +80,9 @@ def configure_s3(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     con.execute(f"CREATE OR REPLACE SECRET urbanlake_s3 ({', '.join(options)})")
 
 
-def open_connection(settings: Settings, snapshot_version: int | None = None) -> duckdb.DuckDBPyConnection:
+def open_connection(
+    settings: Settings, snapshot_version: int | None = None
+) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the lake attached as ``lake`` and selected with ``USE``."""
     con = duckdb.connect()
     try:
@@ -92,9 +94,15 @@ def open_connection(settings: Settings, snapshot_version: int | None = None) -> 
                    f"DATA_INLINING_ROW_LIMIT {int(settings.data_inlining_row_limit)}"]  # fmt: skip
         if snapshot_version is not None:
             options.append(f"SNAPSHOT_VERSION {int(snapshot_version)}")
-        con.execute(f"ATTACH {sql_string(catalog_attach_uri(settings))} AS {LAKE} ({', '.join(options)})")
+        con.execute(
+            f"ATTACH {sql_string(catalog_attach_uri(settings))} AS {LAKE} ({', '.join(options)})"
+        )
         con.execute(f"USE {LAKE}")
     except duckdb.Error as exc:
         con.close()
-        raise LakeError(mask(f"cannot open the lake at {settings.lake_uri} (catalog {settings.catalog_url}): {exc}")) from exc
+        raise LakeError(
+            mask(
+                f"cannot open the lake at {settings.lake_uri} (catalog {settings.catalog_url}): {exc}"
+            )
+        ) from exc
     return con

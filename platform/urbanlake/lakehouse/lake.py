@@ -178,7 +178,8 @@ class Lake:
 
     def _tables_in(self, schema: str) -> set[str]:
         rows = self.con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ?", [LAKE, schema]
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ?",
+            [LAKE, schema],
         ).fetchall()
         return {r[0] for r in rows}
 
@@ -192,7 +193,12 @@ class Lake:
         return {name: kind for name, kind in rows}
 
     def prepare_batch(
-        self, table: TableRef, incoming: pa.Table, declared: dict[str, str], loose: set[str], timezone: str
+        self,
+        table: TableRef,
+        incoming: pa.Table,
+        declared: dict[str, str],
+        loose: set[str],
+        timezone: str,
     ) -> Normalized:
         """Cast a decoded batch to the table's types; raises ``SchemaConflict`` on a type change."""
         if not self._types.get(table):
@@ -219,14 +225,27 @@ class Lake:
         existing = self.column_types(table)
         if not existing:
             self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {LAKE}.{quote(table.domain)}")
-            self.con.execute(f"CREATE TABLE {table.sql} AS SELECT * EXCLUDE ({ROW}) FROM {view} LIMIT 0")
+            self.con.execute(
+                f"CREATE TABLE {table.sql} AS SELECT * EXCLUDE ({ROW}) FROM {view} LIMIT 0"
+            )
         else:
-            incoming = [f.name for f in self.con.execute(f"SELECT * EXCLUDE ({ROW}) FROM {view} LIMIT 0").arrow().schema]
+            incoming = [
+                f.name
+                for f in self.con.execute(f"SELECT * EXCLUDE ({ROW}) FROM {view} LIMIT 0")
+                .arrow()
+                .schema
+            ]
             missing = [name for name in incoming if name not in existing]
             if missing:
-                kinds = dict(self.con.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {view})").fetchall())
+                kinds = dict(
+                    self.con.execute(
+                        f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {view})"
+                    ).fetchall()
+                )
                 for name in missing:
-                    self.con.execute(f"ALTER TABLE {table.sql} ADD COLUMN {quote(name)} {kinds[name]}")
+                    self.con.execute(
+                        f"ALTER TABLE {table.sql} ADD COLUMN {quote(name)} {kinds[name]}"
+                    )
                 existing = {}
         self._types[table] = existing or self.column_types(table)
 
@@ -238,14 +257,25 @@ class Lake:
         window = f"PARTITION BY {', '.join(keys)} ORDER BY {ROW}"
         found = self.con.execute(
             f"""SELECT {ROW}, CASE WHEN {null_key} THEN 'null' ELSE 'duplicate' END, same FROM (
-                    SELECT {ROW}, {', '.join(keys)}, row_number() OVER w AS n,
+                    SELECT {ROW}, {", ".join(keys)}, row_number() OVER w AS n,
                         hash(*COLUMNS(* EXCLUDE ({ROW}))) = first_value(hash(*COLUMNS(* EXCLUDE ({ROW})))) OVER w AS same
                     FROM {view} WINDOW w AS ({window}))
                 WHERE {null_key} OR n > 1"""
         ).fetchall()
-        positions = {row: i for i, row in enumerate(request.rows.column(ROW).to_pylist())} if found else {}
-        raws = request.rows.drop_columns([ROW]).take(pa.array([positions[r] for r, *_ in found], pa.int64())).to_pylist() if found else []
-        rows = [(r, orjson.dumps(raw, default=str).decode(), kind, same) for (r, kind, same), raw in zip(found, raws, strict=True)]
+        positions = (
+            {row: i for i, row in enumerate(request.rows.column(ROW).to_pylist())} if found else {}
+        )
+        raws = (
+            request.rows.drop_columns([ROW])
+            .take(pa.array([positions[r] for r, *_ in found], pa.int64()))
+            .to_pylist()
+            if found
+            else []
+        )
+        rows = [
+            (r, orjson.dumps(raw, default=str).decode(), kind, same)
+            for (r, kind, same), raw in zip(found, raws, strict=True)
+        ]
         skip = []
         for row, raw, kind, same in rows:
             skip.append(row)
@@ -261,7 +291,9 @@ class Lake:
             return "TRUE"
         return f"{ROW} NOT IN ({', '.join(str(int(r)) for r in skip)})"
 
-    def _commit(self, request: CommitRequest, view: str, received: list[QuarantineRecord]) -> tuple[int, int, int, int]:
+    def _commit(
+        self, request: CommitRequest, view: str, received: list[QuarantineRecord]
+    ) -> tuple[int, int, int, int]:
         when = _now()
         request.quarantined = list(received)  # a retried transaction starts from what was received
         table = request.table
@@ -274,7 +306,9 @@ class Lake:
             keys = request.primary_key
             matches = " AND ".join(f"e.{quote(k)} = b.{quote(k)}" for k in keys)
             prune = request.event_time if request.event_time in keys else keys[0]
-            bounds = self.con.execute(f"SELECT min({quote(prune)}), max({quote(prune)}) FROM {view}").fetchone()
+            bounds = self.con.execute(
+                f"SELECT min({quote(prune)}), max({quote(prune)}) FROM {view}"
+            ).fetchone()
             if bounds is not None and bounds[0] is not None:
                 p = quote(prune)
                 # The range predicate lets DuckLake skip files whose statistics lie outside it.
@@ -285,16 +319,29 @@ class Lake:
         ).fetchone()
         inserted = int(inserted_row[0]) if inserted_row else 0
         added_quarantine = len(request.quarantined) - quarantined_before
-        return self._finish(request, when, inserted, request.rows.num_rows - inserted - added_quarantine)
+        return self._finish(
+            request, when, inserted, request.rows.num_rows - inserted - added_quarantine
+        )
 
-    def _finish(self, request: CommitRequest, when: datetime, inserted: int, duplicate: int) -> tuple[int, int, int, int]:
+    def _finish(
+        self, request: CommitRequest, when: datetime, inserted: int, duplicate: int
+    ) -> tuple[int, int, int, int]:
         table = request.table
-        total_row = self.con.execute(f"SELECT count(*) FROM {table.sql}").fetchone() if self._types.get(table) else (0,)
+        total_row = (
+            self.con.execute(f"SELECT count(*) FROM {table.sql}").fetchone()
+            if self._types.get(table)
+            else (0,)
+        )
         total = int(total_row[0]) if total_row else 0
         if request.quarantined:
             self._write_quarantine(request, when)
         self._log_commit(request, when, inserted, duplicate, total)
-        info = {"run_id": request.run_id, "batch": request.batch, "dataset": str(table), "inserted": inserted}
+        info = {
+            "run_id": request.run_id,
+            "batch": request.batch,
+            "dataset": str(table),
+            "inserted": inserted,
+        }
         self.con.execute(
             f"CALL {LAKE}.set_commit_message('urbanlake', ?, extra_info => ?)",
             [f"{request.connector} run {request.run_id} batch {request.batch}", json.dumps(info)],
@@ -308,7 +355,9 @@ class Lake:
             {
                 "run_id": [request.run_id] * len(request.quarantined),
                 "batch": pa.array([request.batch] * len(request.quarantined), pa.int32()),
-                "quarantined_at": pa.array([when] * len(request.quarantined), pa.timestamp("us", tz="UTC")),
+                "quarantined_at": pa.array(
+                    [when] * len(request.quarantined), pa.timestamp("us", tz="UTC")
+                ),
                 "origin": [request.origin] * len(request.quarantined),
                 "payload_sha256": [request.payload_sha256] * len(request.quarantined),
                 "line": pa.array([q.line for q in request.quarantined], pa.int64()),
@@ -323,8 +372,14 @@ class Lake:
         finally:
             self.con.unregister("__quarantine_rows")
 
-    def _log_commit(self, request: CommitRequest, when: datetime, inserted: int, duplicate: int, total: int) -> None:
-        rows_in = request.rows_in if request.rows_in is not None else request.rows.num_rows + len(request.quarantined)
+    def _log_commit(
+        self, request: CommitRequest, when: datetime, inserted: int, duplicate: int, total: int
+    ) -> None:
+        rows_in = (
+            request.rows_in
+            if request.rows_in is not None
+            else request.rows.num_rows + len(request.quarantined)
+        )
         self.con.execute(
             f"INSERT INTO {LAKE}.{PLATFORM}.commits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [str(request.table), request.run_id, request.batch, when, rows_in, inserted,
@@ -339,13 +394,24 @@ class Lake:
             self._log_payload(request.payload_sha256, request.connector, request.payload_uri,
                               request.payload_size, request.origin, request.run_id, when)  # fmt: skip
 
-    def _log_payload(self, sha: str, connector: str, uri: str, size: int, origin: str, run_id: str, when: datetime) -> None:
+    def _log_payload(
+        self,
+        sha: str,
+        connector: str,
+        uri: str,
+        size: int,
+        origin: str,
+        run_id: str,
+        when: datetime,
+    ) -> None:
         self.con.execute(
             f"INSERT INTO {LAKE}.{PLATFORM}.payloads VALUES (?, ?, ?, ?, ?, ?, ?)",
             [sha, connector, uri, size, origin, run_id, when],
         )
 
-    def record_run(self, run: dict[str, Any], payloads: list[tuple[str, str, int, str]] | None = None) -> None:
+    def record_run(
+        self, run: dict[str, Any], payloads: list[tuple[str, str, int, str]] | None = None
+    ) -> None:
         """Append a finished run to ``platform.runs`` (and payloads no batch recorded, e.g. undecodable)."""
 
         def work() -> None:
@@ -373,7 +439,8 @@ class Lake:
     def known_payloads(self, connector: str) -> dict[str, str]:
         """sha256 → raw-zone URI of every payload the connector ever kept."""
         rows = self.con.execute(
-            f"SELECT sha256, any_value(uri) FROM {LAKE}.{PLATFORM}.payloads WHERE connector = ? GROUP BY sha256", [connector]
+            f"SELECT sha256, any_value(uri) FROM {LAKE}.{PLATFORM}.payloads WHERE connector = ? GROUP BY sha256",
+            [connector],
         ).fetchall()
         return dict(rows)
 
@@ -385,7 +452,11 @@ class Lake:
             raise NotFound(f"no table {table}; `urbanlake tables` lists them")
 
     def read_table(
-        self, table: TableRef, version: int | None = None, timestamp: datetime | str | None = None, limit: int | None = None
+        self,
+        table: TableRef,
+        version: int | None = None,
+        timestamp: datetime | str | None = None,
+        limit: int | None = None,
     ) -> pa.Table:
         """The table as of a snapshot version or a point in time (default: now)."""
         self._require(table)
@@ -420,16 +491,27 @@ class Lake:
                 created = str(table) in (changes or {}).get("tables_created", [])
                 if not created:
                     continue
-            snapshots.append({"snapshot_id": snapshot_id, "time": when, "changes": changes, "message": message, **info})
+            snapshots.append(
+                {
+                    "snapshot_id": snapshot_id,
+                    "time": when,
+                    "changes": changes,
+                    "message": message,
+                    **info,
+                }
+            )
         if table is not None and snapshots:
             for snap in snapshots:
-                count = self.con.execute(f"SELECT count(*) FROM {table.sql} AT (VERSION => {int(snap['snapshot_id'])})").fetchone()
+                count = self.con.execute(
+                    f"SELECT count(*) FROM {table.sql} AT (VERSION => {int(snap['snapshot_id'])})"
+                ).fetchone()
                 snap["rows"] = count[0] if count else 0
         return snapshots
 
     def table_names(self) -> list[TableRef]:
         rows = self.con.execute(
-            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ? ORDER BY 1, 2", [LAKE]
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ? ORDER BY 1, 2",
+            [LAKE],
         ).fetchall()
         return [TableRef(s, t) for s, t in rows]
 
@@ -455,7 +537,9 @@ class Lake:
                 else (0,)
             )
             when, _ = last.get(str(table), (None, None))
-            stats.append(TableStats(str(table), count[0] if count else 0, when, None, bad[0] if bad else 0))
+            stats.append(
+                TableStats(str(table), count[0] if count else 0, when, None, bad[0] if bad else 0)
+            )
         return stats
 
 

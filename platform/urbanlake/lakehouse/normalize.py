@@ -63,7 +63,9 @@ def _cast_expression(column: str, source: str, target: str, timezone: str) -> st
     return f"TRY_CAST({col} AS {target})"
 
 
-def _infer_text_columns(con: duckdb.DuckDBPyConnection, columns: list[str], loose: set[str]) -> dict[str, str]:
+def _infer_text_columns(
+    con: duckdb.DuckDBPyConnection, columns: list[str], loose: set[str]
+) -> dict[str, str]:
     """For text columns of a new table: the narrowest type nearly all values fit (else VARCHAR)."""
     if not columns:
         return {}
@@ -89,7 +91,9 @@ def _infer_text_columns(con: duckdb.DuckDBPyConnection, columns: list[str], loos
             if column in loose and misfits < present * LOOSE_TOLERANCE:
                 chosen[column] = canonical(sql_type)
                 break
-            if misfits == 0 or (present >= INFER_MIN_VALUES and misfits <= present * INFER_TOLERANCE):
+            if misfits == 0 or (
+                present >= INFER_MIN_VALUES and misfits <= present * INFER_TOLERANCE
+            ):
                 chosen[column] = canonical(sql_type)
                 break
     return chosen
@@ -108,7 +112,10 @@ def normalize(
     view = f"{ROW}_incoming"
     con.register(view, incoming)
     try:
-        source_types = {name: kind for name, kind, *_ in con.execute(f"DESCRIBE SELECT * FROM {view}").fetchall()}
+        source_types = {
+            name: kind
+            for name, kind, *_ in con.execute(f"DESCRIBE SELECT * FROM {view}").fetchall()
+        }
         source_types.pop(ROW)
         new_table = not table_types
         targets: dict[str, str] = {}
@@ -136,7 +143,9 @@ def normalize(
                 selects.append(col)
                 continue
             if bool(NESTED.search(source)) != bool(NESTED.search(target)):
-                raise SchemaConflict(f"column {column}: type changed from {target} to {source}; the two cannot be reconciled")
+                raise SchemaConflict(
+                    f"column {column}: type changed from {target} to {source}; the two cannot be reconciled"
+                )
             expression = _cast_expression(column, source, target, timezone)
             selects.append(f"{expression} AS {col}")
             failed = f"({col} IS NOT NULL AND ({expression}) IS NULL)"
@@ -145,19 +154,27 @@ def normalize(
                 f"|| {sql_string(' is not ' + target)} END"
             )
             if column in table_types:
-                checks.append((column, target, source, f"count({col})", f"count(*) FILTER (WHERE {failed})"))
+                checks.append(
+                    (column, target, source, f"count({col})", f"count(*) FILTER (WHERE {failed})")
+                )
         if checks:
-            row = con.execute(f"SELECT {', '.join(p for c in checks for p in c[3:])} FROM {view}").fetchone()
+            row = con.execute(
+                f"SELECT {', '.join(p for c in checks for p in c[3:])} FROM {view}"
+            ).fetchone()
             assert row is not None
-            for i, (column, target, source, *_ ) in enumerate(checks):
+            for i, (column, target, source, *_) in enumerate(checks):
                 present, misfits = row[2 * i], row[2 * i + 1]
                 if present and misfits == present:
                     raise SchemaConflict(
                         f"column {column}: the table holds {target} but every value in this batch is {source}"
                         " that does not convert; the source changed the column's type"
                     )
-        reason = f"NULLIF(concat_ws('; ', {', '.join(failures)}), '')" if failures else "NULL::VARCHAR"
-        typed = con.execute(f"SELECT {', '.join(selects)}, {reason} AS {REASON} FROM {view}").arrow()
+        reason = (
+            f"NULLIF(concat_ws('; ', {', '.join(failures)}), '')" if failures else "NULL::VARCHAR"
+        )
+        typed = con.execute(
+            f"SELECT {', '.join(selects)}, {reason} AS {REASON} FROM {view}"
+        ).arrow()
         if hasattr(typed, "read_all"):
             typed = typed.read_all()
     finally:
@@ -172,7 +189,9 @@ def normalize(
     originals = incoming.drop_columns([ROW]).take(pa.array(positions)).to_pylist()
     bad = [
         (pos, orjson.dumps(raw, default=str).decode(), why)
-        for pos, raw, why in zip(positions, originals, bad_rows.column(REASON).to_pylist(), strict=True)
+        for pos, raw, why in zip(
+            positions, originals, bad_rows.column(REASON).to_pylist(), strict=True
+        )
     ]
     good = typed.filter(pc.invert(bad_mask)).drop_columns([REASON])
     return Normalized(rows=good, bad=bad)

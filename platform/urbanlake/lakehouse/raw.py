@@ -28,7 +28,9 @@ class RawStore:
         self.fs, self.base = filesystem_for(self.base_uri, settings.s3)
         self._seen: dict[str, str] = {}
 
-    def put(self, content: bytes, domain: str, connector: str, ext: str, when: datetime | None = None) -> RawObject:
+    def put(
+        self, content: bytes, domain: str, connector: str, ext: str, when: datetime | None = None
+    ) -> RawObject:
         digest = hashlib.sha256(content).hexdigest()
         # The day folder is the day the bytes were first seen; a replay finds them through the index.
         key = f"{domain}/{connector}/{digest}"

@@ -61,13 +61,21 @@ def new_run_id() -> str:
 
 
 def _as_quarantine(record: Any, check: str) -> QuarantineRecord:
-    return QuarantineRecord(raw_record=record.raw, reason=record.reason, check_name=check, line=record.line)
+    return QuarantineRecord(
+        raw_record=record.raw, reason=record.reason, check_name=check, line=record.line
+    )
 
 
 class Ingestion:
     """Runs one connector against an open lake."""
 
-    def __init__(self, lake: Lake, config: ConnectorConfig, settings: Settings, progress: ProgressCallback | None = None):
+    def __init__(
+        self,
+        lake: Lake,
+        config: ConnectorConfig,
+        settings: Settings,
+        progress: ProgressCallback | None = None,
+    ):
         self.lake = lake
         self.config = config
         self.settings = settings
@@ -85,7 +93,9 @@ class Ingestion:
         failures: list[str] = []
         connector = None
         try:
-            connector = build_connector(self.config, ConnectorContext(self.settings, summary.run_id))
+            connector = build_connector(
+                self.config, ConnectorContext(self.settings, summary.run_id)
+            )
             state = self.lake.read_state(self.config.table_name)
             self.known_payloads = self.lake.known_payloads(self.config.table_name)
             for payload in connector.fetch(state):
@@ -122,22 +132,35 @@ class Ingestion:
         except DecodeError as exc:
             # The bytes are safe in the raw zone; the run fails and says where they are.
             if raw[2]:
-                self.unrecorded_payloads.append((raw[0], raw[1], len(payload.content), payload.origin))
+                self.unrecorded_payloads.append(
+                    (raw[0], raw[1], len(payload.content), payload.origin)
+                )
             return _Fatal(mask(f"{exc} (payload kept at {raw[1]})"))
         quarantined = [_as_quarantine(r, "decode") for r in decoded.bad_records]
         summary.rows_in += decoded.rows_in
         failure = None
         try:
             prepared = self.lake.prepare_batch(
-                self.table, decoded.table, self.config.declared_types, decoded.loose_columns, self.timezone
+                self.table,
+                decoded.table,
+                self.config.declared_types,
+                decoded.loose_columns,
+                self.timezone,
             )
             rows = prepared.rows
             quarantined += [
-                QuarantineRecord(raw_record=raw_json, reason=f"record {pos + 1}: {why}", check_name="type", line=None)
+                QuarantineRecord(
+                    raw_record=raw_json,
+                    reason=f"record {pos + 1}: {why}",
+                    check_name="type",
+                    line=None,
+                )
                 for pos, raw_json, why in prepared.bad
             ]
         except SchemaConflict as exc:
-            failure = mask(f"{self.config.table_name}: {exc}; the batch from {payload.origin} is in quarantine")
+            failure = mask(
+                f"{self.config.table_name}: {exc}; the batch from {payload.origin} is in quarantine"
+            )
             quarantined += self._whole_batch(decoded, str(exc), "schema")
             rows = pa.table({ROW: pa.array([], pa.int64())})
         gate = check_batch(self.config, rows, self.settings)
@@ -162,14 +185,18 @@ class Ingestion:
         digest = hashlib.sha256(payload.content).hexdigest()
         if digest in self.known_payloads:
             return digest, self.known_payloads[digest], False
-        stored = self.lake.raw.put(payload.content, self.config.domain, self.config.name, payload.format)
+        stored = self.lake.raw.put(
+            payload.content, self.config.domain, self.config.name, payload.format
+        )
         self.known_payloads[digest] = stored.uri
         return stored.sha256, stored.uri, True
 
     @staticmethod
     def _whole_batch(decoded: Decoded, reason: str, check: str) -> list[QuarantineRecord]:
         return [
-            QuarantineRecord(raw_record=orjson.dumps(row, default=str).decode(), reason=reason, check_name=check)
+            QuarantineRecord(
+                raw_record=orjson.dumps(row, default=str).decode(), reason=reason, check_name=check
+            )
             for row in decoded.table.to_pylist()
         ]
 
@@ -178,7 +205,12 @@ class _Fatal(str):
     """A failure after which the run stops (the next payloads would fail the same way)."""
 
 
-def ingest(lake: Lake, config: ConnectorConfig, settings: Settings, progress: ProgressCallback | None = None) -> RunSummary:
+def ingest(
+    lake: Lake,
+    config: ConnectorConfig,
+    settings: Settings,
+    progress: ProgressCallback | None = None,
+) -> RunSummary:
     """Run one connector now; returns its summary (also stored in ``platform.runs``)."""
     return Ingestion(lake, config, settings, progress).run()
 
