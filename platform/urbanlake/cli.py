@@ -85,7 +85,10 @@ def init(
     """Scaffold a city project: urbanlake.yaml, connectors/, quality/, catalog/ with commented examples."""
     from urbanlake.project import scaffold
 
-    created = scaffold(directory)
+    try:
+        created = scaffold(directory)
+    except UrbanLakeError as exc:
+        fail(str(exc))
     for path in created:
         console.print(f"  created {path}")
     console.print(f"[green]Project ready.[/green] Next: cd {directory} && urbanlake check")

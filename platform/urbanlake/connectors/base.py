@@ -32,6 +32,7 @@ class Payload:
     format: str
     state: dict[str, Any] = field(default_factory=dict)
     media_type: str | None = None
+    sha256: str | None = None  # set by a connector that hashed the bytes already
 
 
 @dataclass

@@ -82,7 +82,13 @@ class FileConnector(Connector[FileSpec]):
                     f"{path}: cannot tell the format from the name; set source.format"
                 )
             loaded[path] = digest
-            yield Payload(content=content, origin=path, format=fmt, state={"files": dict(loaded)})
+            yield Payload(
+                content=content,
+                origin=path,
+                format=fmt,
+                state={"files": dict(loaded)},
+                sha256=digest,
+            )
 
     def decode(self, payload: Payload) -> Decoded:
         content = payload.content

@@ -13,7 +13,7 @@ import hashlib
 import logging
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
@@ -32,6 +32,24 @@ from urbanlake.core.secrets import ENV_REF, mask
 from urbanlake.core.spec import ConnectorConfig, parse_duration
 
 log = logging.getLogger(__name__)
+
+
+class _MaskSecrets(logging.Filter):
+    """Masks resolved secrets in log records: httpx logs every request's full URL, query included."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+# Belongs with the shared client (http_client.py); here until it moves, so that an ``api_key``
+# query parameter never reaches a log in clear.
+_HTTPX_LOG = logging.getLogger("httpx")
+if not any(isinstance(f, _MaskSecrets) for f in _HTTPX_LOG.filters):
+    _HTTPX_LOG.addFilter(_MaskSecrets())
 
 # Header names that carry credentials. Broad on purpose: a false alarm costs one ``${ENV}``
 # reference, a miss puts a credential in a file that is committed and published.
@@ -147,11 +165,38 @@ class Incremental(Strict):
         return parse_duration(self.lookback)
 
 
-def _is_reference(value: str) -> bool:
-    # Validated before ``registry.build_connector`` resolves the source, a secret is still a
-    # ``${NAME}`` reference; validated after, it is a value ``resolve`` registered, which ``mask``
-    # hides. A literal written in the file is neither.
-    return bool(ENV_REF.search(value)) or mask(value) != value
+# ``registry.validate_document`` resolves a source leniently before validating it, putting this
+# stand-in where a variable is not set (see ``core.secrets.resolve``).
+LENIENT_STAND_IN = re.compile(r"unset-[a-z_][a-z0-9_]*")
+
+
+def _came_from_reference(value: str) -> bool:
+    """Best guess, from a possibly resolved value, that it came from a ``${NAME}`` reference.
+
+    The spec model sees the source after ``${NAME}`` was replaced: by its value (which ``resolve``
+    registers and ``mask`` hides) or by a stand-in. ``HttpConnector`` checks the unresolved config
+    again before any request, where a reference is plain to see.
+    """
+    return bool(ENV_REF.search(value) or LENIENT_STAND_IN.search(value)) or mask(value) != value
+
+
+def literal_secrets(
+    headers: Mapping[str, Any], params: Mapping[str, Any], is_reference: Callable[[str], object]
+) -> list[tuple[str, str]]:
+    """(field, message) for each credential header or parameter whose value is not a reference."""
+    problems = [
+        ("headers", f"header '{name}' carries a credential, and secrets must be ${{ENV}} references: "
+                    f'write e.g. {name}: "Bearer ${{API_TOKEN}}" and set API_TOKEN in the environment')
+        for name, value in headers.items()
+        if SECRET_HEADER.search(name) and not (isinstance(value, str) and is_reference(value))
+    ]  # fmt: skip
+    problems += [
+        ("params", f"query parameter '{name}' carries a credential, and secrets must be ${{ENV}} references: "
+                   f'write e.g. {name}: "${{API_KEY}}" and set API_KEY in the environment')
+        for name, value in params.items()
+        if SECRET_PARAM.match(name) and not (isinstance(value, str) and is_reference(value))
+    ]  # fmt: skip
+    return problems
 
 
 class HttpSpec(SourceSpec):
@@ -188,23 +233,17 @@ class HttpSpec(SourceSpec):
     @field_validator("headers")
     @classmethod
     def secret_headers_are_references(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, text in value.items():
-            if SECRET_HEADER.search(name) and not _is_reference(text):
-                raise ValueError(
-                    f"header '{name}' carries a credential, and secrets must be ${{ENV}} references: "
-                    f'write e.g. {name}: "Bearer ${{API_TOKEN}}" and set API_TOKEN in the environment'
-                )
+        problems = literal_secrets(value, {}, _came_from_reference)
+        if problems:
+            raise ValueError("; ".join(message for _, message in problems))
         return value
 
     @field_validator("params")
     @classmethod
     def secret_params_are_references(cls, value: dict[str, Any]) -> dict[str, Any]:
-        for name, text in value.items():
-            if SECRET_PARAM.match(name) and not (isinstance(text, str) and _is_reference(text)):
-                raise ValueError(
-                    f"query parameter '{name}' carries a credential, and secrets must be ${{ENV}} references: "
-                    f'write e.g. {name}: "${{API_KEY}}" and set API_KEY in the environment'
-                )
+        problems = literal_secrets({}, value, _came_from_reference)
+        if problems:
+            raise ValueError("; ".join(message for _, message in problems))
         return value
 
     @model_validator(mode="after")
@@ -303,6 +342,12 @@ def _same_origin(a: str, b: str) -> bool:
     return (x.scheme, x.host, x.port) == (y.scheme, y.host, y.port)
 
 
+def with_params(url: str, params: Mapping[str, Any]) -> str:
+    """``url`` with ``params`` added to (or replacing same-named parameters in) its query string."""
+    # Not ``client.get(url, params=…)``: httpx then drops the query string already in ``url``.
+    return str(httpx.URL(url).copy_merge_params(dict(params))) if params else url
+
+
 def _lookup(document: Any, path: str) -> Any:
     """The value at a dotted path, or None; keys that hold dots (``@iot.nextLink``) are found too."""
     node, parts = document, path.split(".")
@@ -338,8 +383,14 @@ class HttpConnector(Connector[HttpSpec]):
         # Pages decoded in ``fetch`` to count their records, kept for ``decode`` (with the payload
         # itself, so that its id cannot be reused while the entry lives).
         self._decoded: dict[int, tuple[Payload, Decoded]] = {}
+        where = str(config.path or config.table_name)
+        raw = config.source  # as written: a reference is still a reference here
+        literal = literal_secrets(raw.get("headers") or {}, raw.get("params") or {}, ENV_REF.search)
+        if literal:
+            raise ConfigError(
+                [ConfigProblem(where, None, f"source.{f}", message) for f, message in literal]
+            )
         if spec.incremental and not self.event_field:
-            where = str(config.path or config.table_name)
             message = "incremental needs the field with each record's event time: set it here or in table.event_time"
             raise ConfigError([ConfigProblem(where, None, "source.incremental.field", message)])
 
@@ -399,7 +450,7 @@ class HttpConnector(Connector[HttpSpec]):
     def _pages(self, params: dict[str, Any]) -> Iterator[Payload]:
         kind = self.spec.pagination.type
         if kind == "none":
-            yield self._get(self.spec.url, params)
+            yield self._get_response(with_params(self.spec.url, params))[0]
         elif kind in ("next_link", "link_header"):
             yield from self._linked_pages(params)
         else:
@@ -407,23 +458,21 @@ class HttpConnector(Connector[HttpSpec]):
 
     def _linked_pages(self, params: dict[str, Any]) -> Iterator[Payload]:
         pagination = self.spec.pagination
+        url = with_params(self.spec.url, params)
         fetched: set[str] = set()
-        url: str | None = self.spec.url
-        query: Mapping[str, Any] = params
-        while url is not None:
-            payload, response = self._get_response(url, query)
-            fetched.add(str(response.url))
+        while True:
+            payload, response = self._get_response(url)
+            fetched.add(url)
             yield payload
-            url = self._next_url(payload, response)
-            if url is None:
+            link = self._next_url(payload, response)
+            if link is None:
                 return
             # Next links usually carry every parameter; add back those they drop (an API key).
-            present = httpx.URL(url).params
-            query = {k: v for k, v in params.items() if k not in present}
-            target = str(httpx.URL(url).copy_merge_params(query))
-            if target in fetched:
+            present = httpx.URL(link).params
+            url = with_params(link, {k: v for k, v in params.items() if k not in present})
+            if url in fetched:
                 raise FatalSourceError(
-                    f"{payload.origin}: the next link points back to {mask(target)}, already read in this run; "
+                    f"{payload.origin}: the next link points back to {mask(url)}, already read in this run; "
                     "the feed's pagination loops"
                 )
             if len(fetched) >= pagination.max_pages:
@@ -462,7 +511,7 @@ class HttpConnector(Connector[HttpSpec]):
             else:
                 query[pagination.offset_param] = offset
                 query[pagination.limit_param] = pagination.limit
-            payload = self._get(self.spec.url, query)
+            payload = self._get_response(with_params(self.spec.url, query))[0]
             pages += 1
             count = self._count(payload)
             if count is None:
@@ -495,11 +544,8 @@ class HttpConnector(Connector[HttpSpec]):
             "rather than load part of the feed: raise max_pages if the feed is really that long"
         )
 
-    def _get(self, url: str, params: Mapping[str, Any]) -> Payload:
-        return self._get_response(url, params)[0]
-
-    def _get_response(self, url: str, params: Mapping[str, Any]) -> tuple[Payload, httpx.Response]:
-        response = self.client.get(url, params=params, headers=self._headers_for(url))
+    def _get_response(self, url: str) -> tuple[Payload, httpx.Response]:
+        response = self.client.get(url, headers=self._headers_for(url))
         origin = mask(str(response.url))
         media_type = response.headers.get("Content-Type")
         fmt = (
@@ -543,6 +589,9 @@ class HttpConnector(Connector[HttpSpec]):
         return self._decode(payload)
 
     def _decode(self, payload: Payload) -> Decoded:
+        if not payload.content.strip():
+            # 204 No Content, or an empty page ending a feed: no records, not a broken payload.
+            return Decoded(table=pa.table({}))
         records_path = self.spec.records_path if payload.format == "json" else None
         return decode(payload.content, payload.format, payload.origin, records_path)
 

@@ -53,12 +53,24 @@ def data_path(settings: Settings) -> str:
     return f"{path}/"
 
 
-def load_extensions(con: duckdb.DuckDBPyConnection, directory: Path) -> None:
-    """Load the lake's extensions, installing them from their wheels on first use (never a download)."""
+def needed_extensions(settings: Settings) -> list[str]:
+    """Only what this lake uses: each extension costs a fraction of a second to load."""
+    catalog = (
+        "postgres"
+        if settings.catalog_url.startswith(("postgres://", "postgresql://", "postgres:"))
+        else "sqlite"
+    )
+    return ["ducklake", catalog, *(["httpfs"] if settings.is_remote else [])]
+
+
+def load_extensions(
+    con: duckdb.DuckDBPyConnection, directory: Path, names: list[str] | None = None
+) -> None:
+    """Load extensions, installing them from their wheels on first use (never a download)."""
     directory.mkdir(parents=True, exist_ok=True)
     con.execute(f"SET extension_directory = {sql_string(str(directory))}")
     con.execute("SET autoinstall_known_extensions = false")
-    for name in EXTENSIONS:
+    for name in names or EXTENSIONS:
         try:
             con.execute(f"LOAD {name}")
         except duckdb.Error:
@@ -87,7 +99,7 @@ def open_connection(
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
-        load_extensions(con, settings.state_dir / "duckdb_extensions")
+        load_extensions(con, settings.state_dir / "duckdb_extensions", needed_extensions(settings))
         if settings.is_remote:
             configure_s3(con, settings)
         options = [f"DATA_PATH {sql_string(data_path(settings))}",

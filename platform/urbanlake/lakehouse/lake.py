@@ -4,6 +4,7 @@ table at a snapshot, list snapshots, table statistics. DuckDB is touched only be
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -159,14 +160,19 @@ class Lake:
                 self.con.execute("COMMIT")
                 return result
             except duckdb.Error as exc:
-                self.con.execute("ROLLBACK")
+                self._rollback()
                 if not _is_conflict(exc) or attempt == COMMIT_RETRIES - 1:
                     raise
                 time.sleep(0.05 * (2**attempt))
             except BaseException:
-                self.con.execute("ROLLBACK")
+                self._rollback()
                 raise
         raise AssertionError("unreachable")
+
+    def _rollback(self) -> None:
+        """Roll back if a transaction is still open (a failed COMMIT has already ended it)."""
+        with contextlib.suppress(duckdb.TransactionException):
+            self.con.execute("ROLLBACK")
 
     def _create_platform_tables(self) -> None:
         existing = self._tables_in(PLATFORM)
@@ -221,8 +227,10 @@ class Lake:
         snapshot = self.con.execute(f"SELECT id FROM {LAKE}.current_snapshot()").fetchone()
         return CommitResult(snapshot[0] if snapshot else 0, *counts)
 
-    def _ensure_table(self, table: TableRef, view: str) -> None:
+    def _ensure_table(self, table: TableRef, view: str) -> bool:
+        """Create the table, or add the batch's new columns; True if it was created now."""
         existing = self.column_types(table)
+        created = not existing
         if not existing:
             self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {LAKE}.{quote(table.domain)}")
             self.con.execute(
@@ -248,6 +256,7 @@ class Lake:
                     )
                 existing = {}
         self._types[table] = existing or self.column_types(table)
+        return created
 
     def _key_checks(self, request: CommitRequest, view: str) -> str:
         """Quarantine rows with a null key or a conflicting in-batch duplicate (an exact copy is just
@@ -255,6 +264,12 @@ class Lake:
         keys = [quote(k) for k in request.primary_key]
         null_key = " OR ".join(f"{k} IS NULL" for k in keys)
         window = f"PARTITION BY {', '.join(keys)} ORDER BY {ROW}"
+        # One cheap pass first: most batches have neither null nor repeated keys.
+        nulls, repeats = self.con.execute(
+            f"SELECT count(*) FILTER (WHERE {null_key}), count(*) - count(DISTINCT ({', '.join(keys)})) FROM {view}"
+        ).fetchone() or (0, 0)
+        if not nulls and not repeats:
+            return "TRUE"
         found = self.con.execute(
             f"""SELECT {ROW}, CASE WHEN {null_key} THEN 'null' ELSE 'duplicate' END, same FROM (
                     SELECT {ROW}, {", ".join(keys)}, row_number() OVER w AS n,
@@ -300,9 +315,10 @@ class Lake:
         quarantined_before = len(request.quarantined)
         if request.rows.num_columns <= 1:  # nothing but row positions: a batch refused as a whole
             return self._finish(request, when, 0, 0)
-        self._ensure_table(table, view)
+        created = self._ensure_table(table, view)
         condition = self._key_checks(request, view) if request.primary_key else "TRUE"
-        if request.primary_key:
+        parameters: list[Any] = []
+        if request.primary_key and not created:
             keys = request.primary_key
             matches = " AND ".join(f"e.{quote(k)} = b.{quote(k)}" for k in keys)
             prune = request.event_time if request.event_time in keys else keys[0]
@@ -310,12 +326,13 @@ class Lake:
                 f"SELECT min({quote(prune)}), max({quote(prune)}) FROM {view}"
             ).fetchone()
             if bounds is not None and bounds[0] is not None:
-                p = quote(prune)
-                # The range predicate lets DuckLake skip files whose statistics lie outside it.
-                matches += f" AND e.{p} >= (SELECT min({p}) FROM {view}) AND e.{p} <= (SELECT max({p}) FROM {view})"
+                # Constant bounds let DuckLake skip every file whose statistics lie outside them.
+                matches += f" AND e.{quote(prune)} BETWEEN ? AND ?"
+                parameters = [bounds[0], bounds[1]]
             condition += f" AND NOT EXISTS (SELECT 1 FROM {table.sql} e WHERE {matches})"
         inserted_row = self.con.execute(
-            f"INSERT INTO {table.sql} BY NAME SELECT * EXCLUDE ({ROW}) FROM {view} b WHERE {condition}"
+            f"INSERT INTO {table.sql} BY NAME SELECT * EXCLUDE ({ROW}) FROM {view} b WHERE {condition}",
+            parameters,
         ).fetchone()
         inserted = int(inserted_row[0]) if inserted_row else 0
         added_quarantine = len(request.quarantined) - quarantined_before

@@ -63,37 +63,69 @@ def _cast_expression(column: str, source: str, target: str, timezone: str) -> st
     return f"TRY_CAST({col} AS {target})"
 
 
-def _infer_text_columns(
-    con: duckdb.DuckDBPyConnection, columns: list[str], loose: set[str]
-) -> dict[str, str]:
-    """For text columns of a new table: the narrowest type nearly all values fit (else VARCHAR)."""
-    if not columns:
-        return {}
+SAMPLE_ROWS = 10_000
+
+
+def _count_fits(
+    con: duckdb.DuckDBPyConnection, source: str, candidates: dict[str, list[str]]
+) -> dict[str, tuple[int, int, list[int]]]:
+    """Per column: values present, zero-padded values, and how many fit each candidate type."""
     parts = []
-    for column in columns:
+    for column, types in candidates.items():
         col = quote(column)
         parts.append(f"count({col})")
         parts.append(f"count(*) FILTER (WHERE regexp_matches({col}, '^[+-]?0[0-9]'))")
-        parts.extend(f"count(TRY_CAST({col} AS {t}))" for t in INFER_ORDER)
-    counts = con.execute(f"SELECT {', '.join(parts)} FROM {ROW}_incoming").fetchone()
-    assert counts is not None
-    chosen: dict[str, str] = {}
-    width = 2 + len(INFER_ORDER)
-    for i, column in enumerate(columns):
-        present, zero_padded, *fits = counts[i * width : (i + 1) * width]
-        chosen[column] = "VARCHAR"
+        parts.extend(f"count(TRY_CAST({col} AS {t}))" for t in types)
+    row = con.execute(f"SELECT {', '.join(parts)} FROM {source}").fetchone()
+    assert row is not None
+    out, i = {}, 0
+    for column, types in candidates.items():
+        out[column] = (row[i], row[i + 1], list(row[i + 2 : i + 2 + len(types)]))
+        i += 2 + len(types)
+    return out
+
+
+def _acceptable(
+    column: str, sql_type: str, present: int, padded: int, fit: int, loose: set[str]
+) -> bool:
+    if sql_type in ("BIGINT", "DOUBLE") and padded:
+        return False  # codes such as "007" or postcodes keep their leading zeros
+    misfits = present - fit
+    if column in loose:
+        return misfits < present * LOOSE_TOLERANCE
+    return misfits == 0 or (present >= INFER_MIN_VALUES and misfits <= present * INFER_TOLERANCE)
+
+
+def _infer_text_columns(
+    con: duckdb.DuckDBPyConnection, view: str, rows: int, columns: list[str], loose: set[str]
+) -> dict[str, str]:
+    """For text columns of a new table: the narrowest type nearly all values fit (else VARCHAR).
+
+    A sample rules most candidate types out cheaply; only the survivors are counted over the
+    whole batch, so a text column costs one pass over a few thousand rows.
+    """
+    if not columns:
+        return {}
+    candidates = {c: list(INFER_ORDER) for c in columns}
+    if rows > SAMPLE_ROWS:
+        sample = _count_fits(con, f"(SELECT * FROM {view} LIMIT {SAMPLE_ROWS})", candidates)
+        candidates = {
+            c: [
+                t
+                for t, fit in zip(INFER_ORDER, fits, strict=True)
+                if _acceptable(c, t, present, padded, fit, loose)
+            ]
+            for c, (present, padded, fits) in sample.items()
+        }
+        candidates = {c: types for c, types in candidates.items() if types}
+    chosen = dict.fromkeys(columns, "VARCHAR")
+    if not candidates:
+        return chosen
+    for column, (present, padded, fits) in _count_fits(con, view, candidates).items():
         if not present:
             continue
-        for sql_type, fit in zip(INFER_ORDER, fits, strict=True):
-            if sql_type in ("BIGINT", "DOUBLE") and zero_padded:
-                continue  # codes such as "007" or postcodes keep their leading zeros
-            misfits = present - fit
-            if column in loose and misfits < present * LOOSE_TOLERANCE:
-                chosen[column] = canonical(sql_type)
-                break
-            if misfits == 0 or (
-                present >= INFER_MIN_VALUES and misfits <= present * INFER_TOLERANCE
-            ):
+        for sql_type, fit in zip(candidates[column], fits, strict=True):
+            if _acceptable(column, sql_type, present, padded, fit, loose):
                 chosen[column] = canonical(sql_type)
                 break
     return chosen
@@ -133,7 +165,7 @@ def normalize(
                 to_infer.append(column)
             else:
                 targets[column] = source
-        targets.update(_infer_text_columns(con, to_infer, loose))
+        targets.update(_infer_text_columns(con, view, incoming.num_rows, to_infer, loose))
 
         selects, failures, checks = [f"{ROW}"], [], []
         for column, source in source_types.items():
@@ -169,9 +201,9 @@ def normalize(
                         f"column {column}: the table holds {target} but every value in this batch is {source}"
                         " that does not convert; the source changed the column's type"
                     )
-        reason = (
-            f"NULLIF(concat_ws('; ', {', '.join(failures)}), '')" if failures else "NULL::VARCHAR"
-        )
+        if not failures:  # every column already has its type: no pass over the data at all
+            return Normalized(rows=incoming)
+        reason = f"NULLIF(concat_ws('; ', {', '.join(failures)}), '')"
         typed = con.execute(
             f"SELECT {', '.join(selects)}, {reason} AS {REASON} FROM {view}"
         ).arrow()

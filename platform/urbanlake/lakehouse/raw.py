@@ -29,9 +29,15 @@ class RawStore:
         self._seen: dict[str, str] = {}
 
     def put(
-        self, content: bytes, domain: str, connector: str, ext: str, when: datetime | None = None
+        self,
+        content: bytes,
+        domain: str,
+        connector: str,
+        ext: str,
+        when: datetime | None = None,
+        sha256: str | None = None,
     ) -> RawObject:
-        digest = hashlib.sha256(content).hexdigest()
+        digest = sha256 or hashlib.sha256(content).hexdigest()
         # The day folder is the day the bytes were first seen; a replay finds them through the index.
         key = f"{domain}/{connector}/{digest}"
         if key in self._seen:

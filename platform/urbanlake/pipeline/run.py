@@ -12,6 +12,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -85,6 +86,7 @@ class Ingestion:
         self.summary = RunSummary(run_id=new_run_id(), connector=config.table_name)
         self.unrecorded_payloads: list[tuple[str, str, int, str]] = []
         self.known_payloads: dict[str, str] = {}
+        self._raw_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-zone")
 
     def run(self) -> RunSummary:
         summary = self.summary
@@ -111,6 +113,7 @@ class Ingestion:
             log.exception("run %s of %s crashed", summary.run_id, self.config.table_name)
             failures.append(mask(f"{type(exc).__name__}: {exc}"))
         finally:
+            self._raw_writer.shutdown(wait=True)
             if connector is not None:
                 connector.close()
         summary.seconds = round(time.perf_counter() - started, 3)
@@ -126,16 +129,23 @@ class Ingestion:
         summary.payloads += 1
         summary.bytes += len(payload.content)
         batch = summary.payloads
-        raw = self._keep_raw(payload)
+        # The raw copy is written while the payload decodes (I/O beside CPU); it is durable before
+        # the commit that refers to it.
+        pending_raw = self._raw_writer.submit(self._keep_raw, payload)
         try:
             decoded = connector.decode(payload)
         except DecodeError as exc:
+            raw = pending_raw.result()
             # The bytes are safe in the raw zone; the run fails and says where they are.
             if raw[2]:
                 self.unrecorded_payloads.append(
                     (raw[0], raw[1], len(payload.content), payload.origin)
                 )
             return _Fatal(mask(f"{exc} (payload kept at {raw[1]})"))
+        except BaseException:
+            pending_raw.result()
+            raise
+        raw = pending_raw.result()
         quarantined = [_as_quarantine(r, "decode") for r in decoded.bad_records]
         summary.rows_in += decoded.rows_in
         failure = None
@@ -182,11 +192,11 @@ class Ingestion:
 
     def _keep_raw(self, payload: Payload) -> tuple[str, str, bool]:
         """Keep the payload's bytes (once: a payload seen before is found by its hash)."""
-        digest = hashlib.sha256(payload.content).hexdigest()
+        digest = payload.sha256 or hashlib.sha256(payload.content).hexdigest()
         if digest in self.known_payloads:
             return digest, self.known_payloads[digest], False
         stored = self.lake.raw.put(
-            payload.content, self.config.domain, self.config.name, payload.format
+            payload.content, self.config.domain, self.config.name, payload.format, sha256=digest
         )
         self.known_payloads[digest] = stored.uri
         return stored.sha256, stored.uri, True
