@@ -53,8 +53,13 @@ def s3_bucket(s3_endpoint: str) -> str:
     import boto3
 
     name = f"lake-{uuid.uuid4().hex[:12]}"
-    client = boto3.client("s3", endpoint_url=f"http://{s3_endpoint}", aws_access_key_id="test",
-                          aws_secret_access_key="test", region_name="us-east-1")  # fmt: skip
+    client = boto3.client(
+        "s3",
+        endpoint_url=f"http://{s3_endpoint}",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        region_name="us-east-1",
+    )
     client.create_bucket(Bucket=name)
     return name
 
@@ -66,10 +71,14 @@ def postgres_db() -> Iterator[str]:
     import psycopg
 
     name = f"ul_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", autocommit=True) as conn:
+    with psycopg.connect(
+        host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", autocommit=True
+    ) as conn:
         conn.execute(f"CREATE DATABASE {name}")
     yield f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
-    with psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", autocommit=True) as conn:
+    with psycopg.connect(
+        host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", autocommit=True
+    ) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
@@ -86,13 +95,15 @@ def _target(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> LakeTa
         (project / ".urbanlake" / "duckdb_extensions").symlink_to(extensions)
     if storage == "s3":
         bucket = request.getfixturevalue("s3_bucket")
-        env.update({
-            "URBANLAKE_LAKE": f"s3://{bucket}/city",
-            "URBANLAKE_S3_ENDPOINT": request.getfixturevalue("s3_endpoint"),
-            "URBANLAKE_S3_ACCESS_KEY_ID": "test",
-            "URBANLAKE_S3_SECRET_ACCESS_KEY": "test",
-            "URBANLAKE_S3_USE_SSL": "false",
-        })  # fmt: skip
+        env.update(
+            {
+                "URBANLAKE_LAKE": f"s3://{bucket}/city",
+                "URBANLAKE_S3_ENDPOINT": request.getfixturevalue("s3_endpoint"),
+                "URBANLAKE_S3_ACCESS_KEY_ID": "test",
+                "URBANLAKE_S3_SECRET_ACCESS_KEY": "test",
+                "URBANLAKE_S3_USE_SSL": "false",
+            }
+        )
     else:
         env["URBANLAKE_LAKE"] = str(project / "lake")
     if catalog == "postgres":
@@ -127,13 +138,22 @@ def which(name: str) -> str | None:
     return shutil.which(name)
 
 
-def run_cli(target: LakeTarget, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    target: LakeTarget, *args: str, check: bool = True, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m urbanlake`` against the target's lake in a subprocess."""
     import sys
 
     env = {**os.environ, **target.env}
-    result = subprocess.run([sys.executable, "-m", "urbanlake", "--project", str(target.project), *args],
-                            capture_output=True, text=True, env=env, timeout=timeout)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "urbanlake", "--project", str(target.project), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
     if check and result.returncode != 0:
-        raise AssertionError(f"urbanlake {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+        raise AssertionError(
+            f"urbanlake {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+        )
     return result

@@ -16,7 +16,7 @@ Routes (every one filters by the ``since`` parameter, ``time_field >= since``):
 ``/html``           a 200 HTML page: not JSON
 ``/loop``           a page whose next link is itself
 ``/slow``           every record, after ``?delay=`` seconds
-``/status/<code>``  an empty answer with that status
+``/status/<code>``  that status, with a short text body (none for 204)
 ==================  ===========================================================================
 
 Knobs, settable between requests: ``fail_first`` (answer that many requests with 503),
@@ -97,7 +97,13 @@ class FeedServer:
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="feed-server", daemon=True)
+        # A short poll interval: ``shutdown`` waits for the loop's next poll (0.5 s by default).
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name="feed-server",
+            daemon=True,
+        )
 
     # -- life cycle ----------------------------------------------------------------------------
 
@@ -147,11 +153,17 @@ class FeedServer:
         if since is None:
             return records
         bound = parse_time(since)
-        return [r for r in records if r.get(self.time_field) and parse_time(str(r[self.time_field])) >= bound]
+        return [
+            r
+            for r in records
+            if r.get(self.time_field) and parse_time(str(r[self.time_field])) >= bound
+        ]
 
     # -- answering -----------------------------------------------------------------------------
 
-    def _answer(self, path: str, query: dict[str, str], headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    def _answer(
+        self, path: str, query: dict[str, str], headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], bytes]:
         with self._lock:
             if self.fail_first > 0:
                 self.fail_first -= 1
@@ -164,7 +176,12 @@ class FeedServer:
             if headers.get(name.lower()) != value:
                 return 401, {"Content-Type": "application/json"}, b'{"error": "unauthorized"}'
         if path.startswith("/status/"):
-            return int(path.rsplit("/", 1)[1]), {"Content-Type": "text/plain"}, b"as requested"
+            status = int(path.rsplit("/", 1)[1])
+            return (
+                status,
+                {"Content-Type": "text/plain"},
+                b"" if status in (204, 304) else b"as requested",
+            )
         records = self._selected(query)
         if path == "/all":
             return _json(records)
@@ -188,7 +205,9 @@ class FeedServer:
             status, extra, body = _json(records[start : start + size])
             if start + size < len(records):
                 following = urlencode({**query, "page": page + 1})
-                extra["Link"] = f'<{self.base_url}/link?{following}>; rel="next", <{self.base_url}/link>; rel="first"'
+                extra["Link"] = (
+                    f'<{self.base_url}/link?{following}>; rel="next", <{self.base_url}/link>; rel="first"'
+                )
             return status, extra, body
         if path == "/page":
             page = int(query.get("page", "1"))
@@ -211,7 +230,11 @@ class FeedServer:
             lines = "".join(json.dumps(r) + "\n" for r in records)
             return 200, {"Content-Type": "application/x-ndjson"}, lines.encode()
         if path == "/html":
-            return 200, {"Content-Type": "text/html"}, b"<html><body>Maintenance tonight</body></html>"
+            return (
+                200,
+                {"Content-Type": "text/html"},
+                b"<html><body>Maintenance tonight</body></html>",
+            )
         return 404, {"Content-Type": "text/plain"}, f"no route {path}".encode()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -226,12 +249,15 @@ class FeedServer:
                 status, extra, body = feed._answer(parts.path, query, headers)
                 with feed._lock:
                     feed.hits.append(Hit(arrived, parts.path, query, headers, status))
-                self.send_response(status)
-                for name, value in extra.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(status)
+                    for name, value in extra.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up first (a timeout test)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # keep test output clean; ``feed.hits`` has every request

@@ -27,12 +27,22 @@ def test_init_ingest_query_tables_history(tmp_path: Path) -> None:
     out = invoke(project, "ingest", "--all")
     assert "Ingest summary" in out and "waste.bin_fill_levels" in out and "succeeded" in out
 
-    csv_out = invoke(project, "sql", "SELECT bin_id, fill_level FROM waste.bin_fill_levels ORDER BY 1", "--format", "csv")
+    csv_out = invoke(
+        project,
+        "sql",
+        "SELECT bin_id, fill_level FROM waste.bin_fill_levels ORDER BY 1",
+        "--format",
+        "csv",
+    )
     assert csv_out.splitlines()[:2] == ['"bin_id","fill_level"', '"bin-001",42.5']
-    records = json.loads(invoke(project, "sql", "SELECT count(*) AS n FROM waste.bin_fill_levels", "-f", "json"))
+    records = json.loads(
+        invoke(project, "sql", "SELECT count(*) AS n FROM waste.bin_fill_levels", "-f", "json")
+    )
     assert records == [{"n": 2}]
     target = tmp_path / "out.parquet"
-    invoke(project, "sql", "SELECT * FROM waste.bin_fill_levels", "-f", "parquet", "-o", str(target))
+    invoke(
+        project, "sql", "SELECT * FROM waste.bin_fill_levels", "-f", "parquet", "-o", str(target)
+    )
     assert pq.read_table(target).num_rows == 2
     table_out = invoke(project, "sql", "SELECT * FROM platform.runs")
     assert "1 row(s)" in table_out

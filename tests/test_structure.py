@@ -29,7 +29,11 @@ def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
     stack = [tree]
     while stack:
         node = stack.pop()
-        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+        if (
+            isinstance(node, ast.If)
+            and isinstance(node.test, ast.Name)
+            and node.test.id == "TYPE_CHECKING"
+        ):
             stack.extend(node.orelse)
             continue
         nodes.append(node)
@@ -57,7 +61,11 @@ def test_import_directions(layer: str) -> None:
     for path in python_files(layer):
         for module in imports_of(path):
             parts = module.split(".")
-            if parts[0] == "urbanlake" and len(parts) > 1 and parts[1] in {*ALLOWED, "cli", "api", "catalog"}:
+            if (
+                parts[0] == "urbanlake"
+                and len(parts) > 1
+                and parts[1] in {*ALLOWED, "cli", "api", "catalog"}
+            ):
                 assert parts[1] in ALLOWED[layer], f"{path.relative_to(ROOT)} imports {module}"
 
 
@@ -66,7 +74,9 @@ def test_duckdb_only_in_the_lakehouse() -> None:
         if "lakehouse" in path.parts:
             continue
         modules = {m.split(".")[0] for m in imports_of(path)}
-        assert "duckdb" not in modules, f"{path.relative_to(ROOT)} imports duckdb outside lakehouse/"
+        assert "duckdb" not in modules, (
+            f"{path.relative_to(ROOT)} imports duckdb outside lakehouse/"
+        )
 
 
 def test_http_clients_only_in_connectors() -> None:
@@ -74,7 +84,9 @@ def test_http_clients_only_in_connectors() -> None:
         if "connectors" in path.parts or path.name == "demo.py":
             continue
         modules = {m.split(".")[0] for m in imports_of(path)}
-        assert not modules & {"httpx", "requests", "urllib3"}, f"{path.relative_to(ROOT)} imports an HTTP client"
+        assert not modules & {"httpx", "requests", "urllib3"}, (
+            f"{path.relative_to(ROOT)} imports an HTTP client"
+        )
 
 
 def test_no_package_directly_in_platform() -> None:
@@ -84,7 +96,9 @@ def test_no_package_directly_in_platform() -> None:
 @pytest.mark.parametrize("name", sorted(connector_types()))
 def test_every_connector_type_has_docs_and_a_valid_example(name: str) -> None:
     cls = connector_types()[name]
-    assert (ROOT / "docs" / "connectors" / f"{name}.md").exists(), f"docs/connectors/{name}.md is missing"
+    assert (ROOT / "docs" / "connectors" / f"{name}.md").exists(), (
+        f"docs/connectors/{name}.md is missing"
+    )
     cls.spec_model.model_validate(cls.example)
     assert cls.example["type"] == name == cls.type_name
     schema = cls.spec_model.model_json_schema()

@@ -28,7 +28,9 @@ def write(project: Path, relative: str, text: str) -> Path:
     return path
 
 
-def test_check_reports_unknown_type_missing_name_and_bad_schedule_with_lines(tmp_path: Path) -> None:
+def test_check_reports_unknown_type_missing_name_and_bad_schedule_with_lines(
+    tmp_path: Path,
+) -> None:
     path = write(tmp_path, "transport/vp.yaml", BROKEN)
     result = runner.invoke(app, ["--project", str(tmp_path), "check"])
     assert result.exit_code == 1
@@ -40,8 +42,16 @@ def test_check_reports_unknown_type_missing_name_and_bad_schedule_with_lines(tmp
 
 
 def test_check_reports_every_file_and_every_field(tmp_path: Path) -> None:
-    write(tmp_path, "a/one.yaml", "name: One\ndomain: energy\nsource: {type: file}\ntable: {primary_key: id, extra: 1}\n")
-    write(tmp_path, "b/two.yaml", "name: two\ndomain: energy\nsource: {type: file, url: x.csv}\nschedule: '*/5 * * *'\n")
+    write(
+        tmp_path,
+        "a/one.yaml",
+        "name: One\ndomain: energy\nsource: {type: file}\ntable: {primary_key: id, extra: 1}\n",
+    )
+    write(
+        tmp_path,
+        "b/two.yaml",
+        "name: two\ndomain: energy\nsource: {type: file, url: x.csv}\nschedule: '*/5 * * *'\n",
+    )
     write(tmp_path, "c/three.yaml", "name: [unclosed\n")
     configs, problems = load_configs(tmp_path / "connectors")
     messages = [str(p) for p in problems]
@@ -54,8 +64,11 @@ def test_check_reports_every_file_and_every_field(tmp_path: Path) -> None:
 
 
 def test_check_passes_on_a_valid_project_and_secrets_need_not_be_set(tmp_path: Path) -> None:
-    write(tmp_path, "w/bins.yaml",
-          "name: bins\ndomain: waste\nsource: {type: file, url: '${BINS_FOLDER}/*.csv'}\nschedule: 15m\n")  # fmt: skip
+    write(
+        tmp_path,
+        "w/bins.yaml",
+        "name: bins\ndomain: waste\nsource: {type: file, url: '${BINS_FOLDER}/*.csv'}\nschedule: 15m\n",
+    )
     result = runner.invoke(app, ["--project", str(tmp_path), "check"])
     assert result.exit_code == 0, result.output
     assert "1 connector config(s) valid" in result.output

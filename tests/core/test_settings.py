@@ -14,16 +14,24 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_environment_overrides_the_file(tmp_path: Path) -> None:
-    (tmp_path / "urbanlake.yaml").write_text("lake: here\ns3: {endpoint: 'a:1', access_key_id: '${KEY}'}\n")
+    (tmp_path / "urbanlake.yaml").write_text(
+        "lake: here\ns3: {endpoint: 'a:1', access_key_id: '${KEY}'}\n"
+    )
     env = {"URBANLAKE_LAKE": "s3://bucket/city", "URBANLAKE_S3_USE_SSL": "false", "KEY": "k-123456"}
     settings = load_settings(tmp_path, env=env)
     assert settings.lake_uri == "s3://bucket/city"
-    assert settings.s3.use_ssl is False and settings.s3.endpoint == "a:1" and settings.s3.access_key_id == "k-123456"
+    assert (
+        settings.s3.use_ssl is False
+        and settings.s3.endpoint == "a:1"
+        and settings.s3.access_key_id == "k-123456"
+    )
     assert settings.catalog_url == str((tmp_path / ".urbanlake" / "catalog.sqlite").resolve())
     assert mask("key is k-123456") == "key is ****"
 
 
-def test_project_is_found_from_option_then_environment_then_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_project_is_found_from_option_then_environment_then_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert find_project(None, env={}) == tmp_path.resolve()
     assert find_project(None, env={"URBANLAKE_PROJECT": "/srv/city"}) == Path("/srv/city")
@@ -54,4 +62,6 @@ def test_every_setting_is_documented() -> None:
     docs = (ROOT / "docs" / "settings.md").read_text()
     for key, env_name, description in documented_settings():
         assert description, f"setting {key} has no description"
-        assert f"`{key}`" in docs and f"`{env_name}`" in docs, f"docs/settings.md does not document {key}"
+        assert f"`{key}`" in docs and f"`{env_name}`" in docs, (
+            f"docs/settings.md does not document {key}"
+        )

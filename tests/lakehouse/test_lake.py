@@ -17,12 +17,15 @@ BINS = TableRef("waste", "bins")
 
 
 def bins_config(target: LakeTarget, url: str = "data/*.csv", **extra: object) -> ConnectorConfig:
-    return ConnectorConfig.model_validate({
-        "name": "bins", "domain": "waste",
-        "source": {"type": "file", "url": url},
-        "table": {"primary_key": ["bin_id", "ts"], "event_time": "ts"},
-        **extra,
-    })  # fmt: skip
+    return ConnectorConfig.model_validate(
+        {
+            "name": "bins",
+            "domain": "waste",
+            "source": {"type": "file", "url": url},
+            "table": {"primary_key": ["bin_id", "ts"], "event_time": "ts"},
+            **extra,
+        }
+    )
 
 
 def write_csv(project: Path, name: str, rows: list[str], header: str = "bin_id,fill,ts") -> Path:
@@ -54,7 +57,9 @@ def test_ingest_then_same_file_again_adds_nothing(lake_target: LakeTarget) -> No
         third = ingest(lake, bins_config(lake_target), settings)
         assert third.payloads == 0
         assert count(lake, "SELECT count(*) FROM waste.bins") == 50
-        runs = lake.query("SELECT status, rows_committed FROM platform.runs ORDER BY started_at").to_pylist()
+        runs = lake.query(
+            "SELECT status, rows_committed FROM platform.runs ORDER BY started_at"
+        ).to_pylist()
         assert [r["rows_committed"] for r in runs] == [50, 0, 0]
 
 
@@ -96,12 +101,21 @@ def test_a_type_change_quarantines_the_batch_and_fails_the_run(lake_target: Lake
     write_csv(lake_target.project, "a.csv", clean_rows(0, 30))
     with Lake.open(settings) as lake:
         ingest(lake, bins_config(lake_target), settings)
-        write_csv(lake_target.project, "b.csv", [f"x{i},full,2026-01-03T10:00:00Z" for i in range(25)])
+        write_csv(
+            lake_target.project, "b.csv", [f"x{i},full,2026-01-03T10:00:00Z" for i in range(25)]
+        )
         summary = ingest(lake, bins_config(lake_target), settings)
-        assert summary.status == "failed" and "fill" in (summary.error or "") and "type" in (summary.error or "")
+        assert (
+            summary.status == "failed"
+            and "fill" in (summary.error or "")
+            and "type" in (summary.error or "")
+        )
         assert summary.rows_quarantined == 25 and summary.rows_committed == 0
         assert count(lake, "SELECT count(*) FROM waste.bins") == 30
-        assert count(lake, "SELECT count(*) FROM waste.bins__quarantine WHERE check_name = 'schema'") == 25
+        assert (
+            count(lake, "SELECT count(*) FROM waste.bins__quarantine WHERE check_name = 'schema'")
+            == 25
+        )
 
 
 def test_time_travel_returns_the_earlier_row_count(lake_target: LakeTarget) -> None:
@@ -115,7 +129,10 @@ def test_time_travel_returns_the_earlier_row_count(lake_target: LakeTarget) -> N
         second = ingest(lake, bins_config(lake_target), settings)
         assert second.snapshot_id is not None and first.snapshot_id is not None
         assert count(lake, "SELECT count(*) FROM waste.bins") == 65
-        assert count(lake, f"SELECT count(*) FROM waste.bins AT (VERSION => {first.snapshot_id})") == 40
+        assert (
+            count(lake, f"SELECT count(*) FROM waste.bins AT (VERSION => {first.snapshot_id})")
+            == 40
+        )
         assert lake.read_table(BINS, version=first.snapshot_id).num_rows == 40
         assert lake.read_table(BINS, timestamp=between).num_rows == 40
         history = lake.snapshots(BINS)
@@ -145,7 +162,9 @@ def test_state_is_committed_with_the_data(lake_target: LakeTarget) -> None:
         ingest(lake, bins_config(lake_target), settings)
         state = lake.read_state("waste.bins")
         assert sorted(Path(p).name for p in state["files"]) == ["a.csv", "b.csv"]
-        per_commit = lake.query("SELECT batch, rows_inserted, rows_total FROM platform.commits ORDER BY batch").to_pylist()
+        per_commit = lake.query(
+            "SELECT batch, rows_inserted, rows_total FROM platform.commits ORDER BY batch"
+        ).to_pylist()
         assert [(c["rows_inserted"], c["rows_total"]) for c in per_commit] == [(10, 10), (10, 20)]
 
 
@@ -153,8 +172,14 @@ def test_state_is_committed_with_the_data(lake_target: LakeTarget) -> None:
 def test_naive_timestamps_are_read_in_the_declared_zone(local_lake: LakeTarget, zone: str) -> None:
     settings = local_lake.settings()
     write_csv(local_lake.project, "a.csv", ["b1,1,2026-06-01 12:00:00"])
-    config = bins_config(local_lake, table={"primary_key": ["bin_id"], "event_time": "ts", "timezone": zone})
+    config = bins_config(
+        local_lake, table={"primary_key": ["bin_id"], "event_time": "ts", "timezone": zone}
+    )
     with Lake.open(settings) as lake:
         ingest(lake, config, settings)
-        value = lake.query("SELECT strftime(ts AT TIME ZONE 'UTC', '%H:%M') FROM waste.bins").column(0)[0].as_py()
+        value = (
+            lake.query("SELECT strftime(ts AT TIME ZONE 'UTC', '%H:%M') FROM waste.bins")
+            .column(0)[0]
+            .as_py()
+        )
         assert value == "10:00"  # 12:00 in Oslo's summer time is 10:00 UTC

@@ -21,7 +21,9 @@ table: {{primary_key: [meter_id, ts], event_time: ts}}
 
 
 @pytest.mark.parametrize("kind", ["local-postgres", "s3-postgres"])
-def test_two_workers_commit_concurrently(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+def test_two_workers_commit_concurrently(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     target = _target(kind, tmp_path, request)
     for name in ("meters_a", "meters_b"):
         (target.project / "connectors").mkdir(exist_ok=True)
@@ -35,8 +37,13 @@ def test_two_workers_commit_concurrently(kind: str, tmp_path: Path, request: pyt
         pass  # create the platform tables once, as a deployment's first start would
     env = {**os.environ, **target.env}
     workers = [
-        subprocess.Popen([sys.executable, "-m", "urbanlake", "--project", str(target.project), "ingest", name],
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        subprocess.Popen(
+            [sys.executable, "-m", "urbanlake", "--project", str(target.project), "ingest", name],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         for name in ("energy.meters_a", "energy.meters_b")
     ]
     outputs = [w.communicate(timeout=300)[0] for w in workers]
@@ -44,7 +51,9 @@ def test_two_workers_commit_concurrently(kind: str, tmp_path: Path, request: pyt
     with Lake.open(target.settings()) as lake:
         for name in ("meters_a", "meters_b"):
             assert lake.query(f"SELECT count(*) FROM energy.{name}").column(0)[0].as_py() == 1600
-        runs = lake.query("SELECT connector, status FROM platform.runs ORDER BY connector").to_pylist()
+        runs = lake.query(
+            "SELECT connector, status FROM platform.runs ORDER BY connector"
+        ).to_pylist()
         assert [(r["connector"], r["status"]) for r in runs] == [
             ("energy.meters_a", "succeeded"),
             ("energy.meters_b", "succeeded"),

@@ -34,21 +34,30 @@ def make_project(target: LakeTarget) -> None:
     data.mkdir(exist_ok=True)
     for f in range(FILES):
         lines = ["sensor_id,ts,value,file_no"]
-        lines += [f"s{r % 50:02d},2026-01-{f % 28 + 1:02d}T{r // 50:02d}:{f % 60:02d}:00Z,{r * 0.5},{f}" for r in range(ROWS_PER_FILE)]
+        lines += [
+            f"s{r % 50:02d},2026-01-{f % 28 + 1:02d}T{r // 50:02d}:{f % 60:02d}:00Z,{r * 0.5},{f}"
+            for r in range(ROWS_PER_FILE)
+        ]
         (data / f"part-{f:03d}.csv").write_text("\n".join(lines) + "\n")
 
 
 def start_ingest(target: LakeTarget) -> subprocess.Popen[bytes]:
     env = {**os.environ, **target.env}
-    return subprocess.Popen([sys.executable, "-m", "urbanlake", "--project", str(target.project), "ingest", "--all"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "urbanlake", "--project", str(target.project), "ingest", "--all"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def table_rows(target: LakeTarget) -> list[tuple[object, ...]]:
     with Lake.open(target.settings()) as lake:
         if not lake.column_types(READINGS):
             return []
-        result = lake.query("SELECT sensor_id, ts, value, file_no FROM environment.readings ORDER BY ALL")
+        result = lake.query(
+            "SELECT sensor_id, ts, value, file_no FROM environment.readings ORDER BY ALL"
+        )
         return [tuple(r.values()) for r in result.to_pylist()]
 
 
@@ -56,9 +65,11 @@ def assert_whole_batches(target: LakeTarget) -> int:
     with Lake.open(target.settings()) as lake:
         if not lake.column_types(READINGS):
             return 0
-        total, distinct = lake.query(
-            "SELECT count(*), count(DISTINCT (sensor_id, ts)) FROM environment.readings"
-        ).to_pylist()[0].values()
+        total, distinct = (
+            lake.query("SELECT count(*), count(DISTINCT (sensor_id, ts)) FROM environment.readings")
+            .to_pylist()[0]
+            .values()
+        )
         assert total == distinct, "duplicate primary keys after a kill"
         partial = lake.query(
             f"SELECT file_no, count(*) AS n FROM environment.readings GROUP BY file_no HAVING n <> {ROWS_PER_FILE}"

@@ -49,7 +49,17 @@ class Normalized:
     bad: list[tuple[int, str, str]] = field(default_factory=list)  # (row, raw JSON, reason)
 
 
+INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+                 "UINTEGER", "UBIGINT", "UHUGEINT"}  # fmt: skip
+NUMERIC_SOURCES = {"FLOAT", "DOUBLE"}
+
+
 def _cast_expression(column: str, source: str, target: str, timezone: str) -> str:
+    """SQL giving the value in ``target`` type, or NULL where it does not fit *exactly*.
+
+    DuckDB's own casts round ``'1.5'`` to the integer 2 and cut ``'2026-11-01T08:00Z'`` to a
+    date; here such values do not fit, so they are quarantined instead of silently changed.
+    """
     col = quote(column)
     if target == "TIMESTAMP WITH TIME ZONE":
         if is_naive_timestamp(source):
@@ -60,6 +70,13 @@ def _cast_expression(column: str, source: str, target: str, timezone: str) -> st
                 f"THEN TRY_CAST({col} AS TIMESTAMPTZ) "
                 f"ELSE timezone({sql_string(timezone)}, TRY_CAST({col} AS TIMESTAMP)) END"
             )
+    if target in INTEGER_TYPES:
+        if source == "VARCHAR":
+            return f"CASE WHEN regexp_full_match(trim({col}), '[+-]?[0-9]+') THEN TRY_CAST(trim({col}) AS {target}) END"
+        if source in NUMERIC_SOURCES or source.startswith("DECIMAL"):
+            return f"CASE WHEN {col} = trunc({col}) THEN TRY_CAST({col} AS {target}) END"
+    if target == "DATE" and source == "VARCHAR":
+        return f"CASE WHEN regexp_full_match(trim({col}), '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') THEN TRY_CAST(trim({col}) AS DATE) END"
     return f"TRY_CAST({col} AS {target})"
 
 
@@ -75,7 +92,9 @@ def _count_fits(
         col = quote(column)
         parts.append(f"count({col})")
         parts.append(f"count(*) FILTER (WHERE regexp_matches({col}, '^[+-]?0[0-9]'))")
-        parts.extend(f"count(TRY_CAST({col} AS {t}))" for t in types)
+        parts.extend(
+            f"count({_cast_expression(column, 'VARCHAR', canonical(t), 'UTC')})" for t in types
+        )
     row = con.execute(f"SELECT {', '.join(parts)} FROM {source}").fetchone()
     assert row is not None
     out, i = {}, 0
