@@ -7,6 +7,7 @@ imports this module pays only for what its own measurement needs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -14,6 +15,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -145,7 +147,7 @@ def parquet_rows(folder: Path) -> tuple[int, int, int]:
 
 @dataclass
 class ProcessRun:
-    """One child process: wall time from spawn to exit, and its own resource usage."""
+    """One child process: wall time from fork to exit, and its own resource usage."""
 
     returncode: int
     seconds: float
@@ -157,6 +159,29 @@ class ProcessRun:
     stderr: str
 
 
+# Linux keeps the parent's peak RSS in a child's ru_maxrss across fork and exec, so a bench whose
+# parent holds a million generated rows would see them in every child. A tiny launcher process
+# forks the measured command instead, waits for it with wait4 and writes its rusage as JSON.
+LAUNCHER = """
+import json, os, sys, time
+report, command = sys.argv[1], sys.argv[2:]
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(command[0], command)
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+seconds = time.perf_counter() - started
+code = os.waitstatus_to_exitcode(status)
+with open(report, "w") as out:
+    json.dump({"seconds": seconds, "maxrss_kb": usage.ru_maxrss, "user_s": usage.ru_utime,
+               "sys_s": usage.ru_stime, "returncode": code}, out)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
 def run_measured(
     command: list[str],
     *,
@@ -165,47 +190,54 @@ def run_measured(
     cwd: Path | None = None,
     log: Path | None = None,
 ) -> ProcessRun:
-    """Run ``command`` and measure it alone.
+    """Run ``command`` alone and measure it: wall time, peak RSS, CPU time.
 
-    Peak memory comes from ``wait4`` on this very child (Linux ``ru_maxrss``, in KiB), so it is
-    per measurement and includes the child's own children; ``RUSAGE_CHILDREN`` would keep the
-    largest child seen so far. The whole process group is killed after ``timeout`` seconds.
+    The command runs under a small launcher (see ``LAUNCHER``) so that its ``ru_maxrss`` is its
+    own, not inherited from this process. The process group is killed after ``timeout`` seconds.
+    Output goes to ``log``.stdout/.stderr (a temporary folder when ``log`` is None).
     """
-    out_path = (log or Path(os.devnull)).with_suffix(".stdout") if log else None
-    err_path = log.with_suffix(".stderr") if log else None
+    log = log or Path(tempfile.mkdtemp(prefix="bench-log-")) / "run"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    report = log.with_suffix(".rusage.json")
+    report.unlink(missing_ok=True)
     with (
-        open(out_path or os.devnull, "w+b") as out,
-        open(err_path or os.devnull, "w+b") as err,
+        open(log.with_suffix(".stdout"), "w+b") as out,
+        open(log.with_suffix(".stderr"), "w+b") as err,
     ):
         started = time.perf_counter()
-        proc = subprocess.Popen(command, stdout=out, stderr=err, env=env, cwd=cwd, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-S", "-c", LAUNCHER, str(report), *command],
+            stdout=out,
+            stderr=err,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
         timed_out = threading.Event()
 
         def kill() -> None:
             timed_out.set()
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
         timer = threading.Timer(timeout, kill)
         timer.start()
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
+            returncode = proc.wait()
         finally:
             timer.cancel()
-        seconds = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)  # so Popen does not wait again
+        wall = time.perf_counter() - started
         texts = []
         for handle in (out, err):
             handle.seek(0)
-            texts.append(handle.read().decode("utf-8", "replace") if handle.name != os.devnull else "")
+            texts.append(handle.read().decode("utf-8", "replace"))
+    usage = json.loads(report.read_text()) if report.exists() else {}
     return ProcessRun(
-        returncode=proc.returncode,
-        seconds=seconds,
-        peak_rss_mb=usage.ru_maxrss / 1024,
-        user_s=usage.ru_utime,
-        sys_s=usage.ru_stime,
+        returncode=int(usage.get("returncode", returncode)),
+        seconds=float(usage.get("seconds", wall)),
+        peak_rss_mb=float(usage.get("maxrss_kb", 0)) / 1024,
+        user_s=float(usage.get("user_s", 0.0)),
+        sys_s=float(usage.get("sys_s", 0.0)),
         timed_out=timed_out.is_set(),
         stdout=texts[0],
         stderr=texts[1],
@@ -217,12 +249,18 @@ def run_measured(
 
 @dataclass
 class Measurement:
-    """The repeated runs of one (path, tool) pair, summarised by the median time."""
+    """The repeated runs of one (path, tool) pair.
+
+    The headline time is the best run: on a shared machine other processes only ever add time,
+    so the fastest run is the closest to what the tool itself costs. The median and each run's
+    CPU time (user + system, all threads) and the load average when it started are kept too.
+    """
 
     path: str
     tool: str
+    label: str
     rows: int
-    status: str = "ok"  # ok, failed, timeout, skipped
+    status: str = "ok"  # ok, wrong (finished with a wrong row count), failed, timeout, skipped
     note: str = ""
     runs: list[dict[str, Any]] = field(default_factory=list)
 
@@ -230,6 +268,7 @@ class Measurement:
         self.runs.append(
             {
                 "seconds": round(run.seconds, 3),
+                "cpu_s": round(run.user_s + run.sys_s, 2),
                 "peak_rss_mb": round(run.peak_rss_mb, 1),
                 "user_s": round(run.user_s, 2),
                 "sys_s": round(run.sys_s, 2),
@@ -239,35 +278,66 @@ class Measurement:
         )
 
     @property
+    def finished(self) -> list[dict[str, Any]]:
+        return [r for r in self.runs if r["returncode"] == 0]
+
+    @property
+    def best(self) -> dict[str, Any] | None:
+        return min(self.finished, key=lambda r: r["seconds"], default=None)
+
+    @property
     def seconds(self) -> float | None:
-        times = [r["seconds"] for r in self.runs if r["returncode"] == 0]
-        return statistics.median(times) if times and self.status == "ok" else None
+        return self.best["seconds"] if self.best else None
+
+    @property
+    def median_seconds(self) -> float | None:
+        return statistics.median(r["seconds"] for r in self.finished) if self.finished else None
+
+    @property
+    def cpu_seconds(self) -> float | None:
+        return self.best["cpu_s"] if self.best else None
 
     @property
     def rows_per_s(self) -> float | None:
-        return self.rows / self.seconds if self.seconds else None
+        return self.rows / self.seconds if self.seconds and self.status == "ok" else None
 
     @property
     def peak_rss_mb(self) -> float | None:
         return max((r["peak_rss_mb"] for r in self.runs), default=None)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "seconds": self.seconds, "rows_per_s": self.rows_per_s, "peak_rss_mb": self.peak_rss_mb}
+        return {
+            **asdict(self),
+            "seconds": self.seconds,
+            "median_seconds": self.median_seconds,
+            "cpu_seconds": self.cpu_seconds,
+            "rows_per_s": self.rows_per_s,
+            "peak_rss_mb": self.peak_rss_mb,
+        }
 
 
-def ratio(numerator: Measurement | None, denominator: Measurement | None) -> float | None:
-    if numerator is None or denominator is None or not numerator.seconds or not denominator.seconds:
+def ratio(
+    numerator: Measurement | None, denominator: Measurement | None, what: str = "seconds"
+) -> float | None:
+    """``what`` (seconds or cpu_seconds) of one over the other; None unless both were right."""
+    if numerator is None or denominator is None:
         return None
-    return numerator.seconds / denominator.seconds
+    if numerator.status != "ok" or denominator.status != "ok":
+        return None
+    top, bottom = getattr(numerator, what), getattr(denominator, what)
+    return top / bottom if top and bottom else None
 
 
 def format_table(headers: list[str], rows: list[list[str]]) -> str:
     """A plain text table, numbers right-aligned."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
 
     def line(cells: list[str]) -> str:
         return "  ".join(
-            c.rjust(w) if c[:1].isdigit() or c[:1] == "-" else c.ljust(w) for c, w in zip(cells, widths, strict=True)
+            c.rjust(w) if c[:1].isdigit() or c[:1] == "-" else c.ljust(w)
+            for c, w in zip(cells, widths, strict=True)
         ).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
@@ -297,6 +367,31 @@ def machine() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "memory_gb": memory_gb,
         "versions": versions,
+    }
+
+
+def engine() -> dict[str, Any]:
+    """Which urbanlake the children import, and the repository's commit (engines move fast)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("urbanlake")
+    origin = Path(spec.origin).parent if spec and spec.origin else None
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(ROOT), *args], capture_output=True, text=True, timeout=30
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    changed = git("status", "--porcelain", "--", "platform")
+    return {
+        "module": str(origin) if origin else None,
+        "from_this_checkout": bool(origin and ROOT in origin.parents),
+        "git_head": git("rev-parse", "--short", "HEAD"),
+        "platform_uncommitted_changes": None if changed is None else bool(changed),
     }
 
 

@@ -183,3 +183,31 @@ def test_naive_timestamps_are_read_in_the_declared_zone(local_lake: LakeTarget, 
             .as_py()
         )
         assert value == "10:00"  # 12:00 in Oslo's summer time is 10:00 UTC
+
+
+def test_null_and_conflicting_keys_in_a_batch_are_quarantined_exact_copies_dropped(
+    lake_target: LakeTarget,
+) -> None:
+    settings = lake_target.settings()
+    rows = clean_rows(0, 30)
+    rows += [rows[3], "b0004,99,2026-01-01T10:00:00Z", ",5,2026-01-01T10:00:00Z"]
+    write_csv(lake_target.project, "a.csv", rows)
+    with Lake.open(settings) as lake:
+        summary = ingest(lake, bins_config(lake_target), settings)
+        assert summary.rows_in == 33
+        assert (summary.rows_committed, summary.rows_quarantined, summary.rows_duplicate) == (
+            30,
+            2,
+            1,
+        )
+        bad = lake.query(
+            "SELECT check_name, raw_record FROM waste.bins__quarantine ORDER BY check_name"
+        ).to_pylist()
+        assert [b["check_name"] for b in bad] == ["primary_key_duplicate", "primary_key_null"]
+        assert '"fill":99' in bad[0]["raw_record"].replace(" ", "")
+        # The first row of a repeated key is the one kept.
+        assert count(lake, "SELECT fill FROM waste.bins WHERE bin_id = 'b0004'") == 4
+        commit = lake.query(
+            "SELECT rows_quarantined, rows_duplicate FROM platform.commits"
+        ).to_pylist()
+        assert commit == [{"rows_quarantined": 2, "rows_duplicate": 1}]

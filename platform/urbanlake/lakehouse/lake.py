@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
-import orjson
 import pyarrow as pa
 
 from urbanlake.core.errors import LakeError, NotFound, SchemaConflict
@@ -22,6 +21,7 @@ from urbanlake.lakehouse.normalize import ROW, Normalized, normalize, quote
 from urbanlake.lakehouse.raw import RawStore
 
 QUARANTINE_SUFFIX = "__quarantine"
+KEY_ISSUES = "__row_key_issues"
 PLATFORM = "platform"
 COMMIT_RETRIES = 8
 
@@ -218,12 +218,18 @@ class Lake:
         look-up is limited to the batch's key (or event-time) range so file statistics prune it.
         """
         view = f"{ROW}_batch"
-        received = list(request.quarantined)
         self.con.register(view, request.rows)
+        issues = None
         try:
-            counts = self._retry(self._commit, request, view, received)
+            if request.primary_key and request.rows.num_columns > 1:
+                issues = self._find_key_issues(request, view)
+            if issues is not None:
+                self.con.register(KEY_ISSUES, issues)
+            counts = self._retry(self._commit, request, view, issues)
         finally:
             self.con.unregister(view)
+            if issues is not None:
+                self.con.unregister(KEY_ISSUES)
         snapshot = self.con.execute(f"SELECT id FROM {LAKE}.current_snapshot()").fetchone()
         return CommitResult(snapshot[0] if snapshot else 0, *counts)
 
@@ -258,65 +264,53 @@ class Lake:
         self._types[table] = existing or self.column_types(table)
         return created
 
-    def _key_checks(self, request: CommitRequest, view: str) -> str:
-        """Quarantine rows with a null key or a conflicting in-batch duplicate (an exact copy is just
-        a duplicate); return the filter of the rows left to insert."""
+    def _find_key_issues(self, request: CommitRequest, view: str) -> pa.Table | None:
+        """Rows with a null key or a repeated key in the batch, found before the transaction.
+
+        Returns (``__row``, ``check_name``, ``reason``, ``raw_record``) for every row that must not
+        be inserted; an exact copy of the key's first row has no reason (it is just a duplicate).
+        Everything stays in DuckDB and Arrow: a batch of a million repeated keys costs seconds.
+        """
         keys = [quote(k) for k in request.primary_key]
+        names = [n for n in request.rows.column_names if n != ROW]
         null_key = " OR ".join(f"{k} IS NULL" for k in keys)
-        window = f"PARTITION BY {', '.join(keys)} ORDER BY {ROW}"
         # One cheap pass first: most batches have neither null nor repeated keys.
         nulls, repeats = self.con.execute(
             f"SELECT count(*) FILTER (WHERE {null_key}), count(*) - count(DISTINCT ({', '.join(keys)})) FROM {view}"
         ).fetchone() or (0, 0)
         if not nulls and not repeats:
-            return "TRUE"
+            return None
+        listed = ", ".join(request.primary_key)
+        record = (
+            "json_object("
+            + ", ".join(f"{sql_string(n)}, b.{quote(n)}" for n in names)
+            + ")::VARCHAR"
+        )
+        window = f"PARTITION BY {', '.join(keys)} ORDER BY {ROW}"
+        digest = f"hash({', '.join(quote(n) for n in names)})"
         found = self.con.execute(
-            f"""SELECT {ROW}, CASE WHEN {null_key} THEN 'null' ELSE 'duplicate' END, same FROM (
-                    SELECT {ROW}, {", ".join(keys)}, row_number() OVER w AS n,
-                        hash(*COLUMNS(* EXCLUDE ({ROW}))) = first_value(hash(*COLUMNS(* EXCLUDE ({ROW})))) OVER w AS same
-                    FROM {view} WINDOW w AS ({window}))
-                WHERE {null_key} OR n > 1"""
-        ).fetchall()
-        positions = (
-            {row: i for i, row in enumerate(request.rows.column(ROW).to_pylist())} if found else {}
-        )
-        raws = (
-            request.rows.drop_columns([ROW])
-            .take(pa.array([positions[r] for r, *_ in found], pa.int64()))
-            .to_pylist()
-            if found
-            else []
-        )
-        rows = [
-            (r, orjson.dumps(raw, default=str).decode(), kind, same)
-            for (r, kind, same), raw in zip(found, raws, strict=True)
-        ]
-        skip = []
-        for row, raw, kind, same in rows:
-            skip.append(row)
-            if kind == "duplicate" and same:
-                continue
-            reason = (
-                f"primary key ({', '.join(request.primary_key)}) is null"
-                if kind == "null"
-                else f"duplicate primary key ({', '.join(request.primary_key)}) with different values in the same batch"
-            )
-            request.quarantined.append(QuarantineRecord(raw, reason, f"primary_key_{kind}"))
-        if not skip:
-            return "TRUE"
-        return f"{ROW} NOT IN ({', '.join(str(int(r)) for r in skip)})"
+            f"""SELECT {ROW},
+                    CASE WHEN {null_key} THEN 'primary_key_null'
+                         WHEN NOT same THEN 'primary_key_duplicate' END AS check_name,
+                    CASE WHEN {null_key} THEN {sql_string(f"primary key ({listed}) is null")}
+                         WHEN NOT same THEN {sql_string(f"duplicate primary key ({listed}) with different values in the same batch")}
+                    END AS reason,
+                    CASE WHEN ({null_key}) OR NOT same THEN {record} END AS raw_record
+                FROM (SELECT *, row_number() OVER w AS __n, {digest} = first_value({digest}) OVER w AS same
+                      FROM {view} WINDOW w AS ({window})) b
+                WHERE {null_key} OR __n > 1"""
+        ).arrow()
+        return found.read_all() if hasattr(found, "read_all") else found
 
     def _commit(
-        self, request: CommitRequest, view: str, received: list[QuarantineRecord]
+        self, request: CommitRequest, view: str, issues: pa.Table | None
     ) -> tuple[int, int, int, int]:
         when = _now()
-        request.quarantined = list(received)  # a retried transaction starts from what was received
         table = request.table
-        quarantined_before = len(request.quarantined)
         if request.rows.num_columns <= 1:  # nothing but row positions: a batch refused as a whole
-            return self._finish(request, when, 0, 0)
+            return self._finish(request, when, 0, 0, issues)
         created = self._ensure_table(table, view)
-        condition = self._key_checks(request, view) if request.primary_key else "TRUE"
+        condition = "TRUE" if issues is None else f"{ROW} NOT IN (SELECT {ROW} FROM {KEY_ISSUES})"
         parameters: list[Any] = []
         if request.primary_key and not created:
             keys = request.primary_key
@@ -335,13 +329,20 @@ class Lake:
             parameters,
         ).fetchone()
         inserted = int(inserted_row[0]) if inserted_row else 0
-        added_quarantine = len(request.quarantined) - quarantined_before
+        key_quarantined = (
+            0 if issues is None else issues.num_rows - issues.column("reason").null_count
+        )
         return self._finish(
-            request, when, inserted, request.rows.num_rows - inserted - added_quarantine
+            request, when, inserted, request.rows.num_rows - inserted - key_quarantined, issues
         )
 
     def _finish(
-        self, request: CommitRequest, when: datetime, inserted: int, duplicate: int
+        self,
+        request: CommitRequest,
+        when: datetime,
+        inserted: int,
+        duplicate: int,
+        issues: pa.Table | None = None,
     ) -> tuple[int, int, int, int]:
         table = request.table
         total_row = (
@@ -350,9 +351,8 @@ class Lake:
             else (0,)
         )
         total = int(total_row[0]) if total_row else 0
-        if request.quarantined:
-            self._write_quarantine(request, when)
-        self._log_commit(request, when, inserted, duplicate, total)
+        quarantined = self._write_quarantine(request, when, issues)
+        self._log_commit(request, when, inserted, duplicate, total, quarantined)
         info = {
             "run_id": request.run_id,
             "batch": request.batch,
@@ -363,34 +363,53 @@ class Lake:
             f"CALL {LAKE}.set_commit_message('urbanlake', ?, extra_info => ?)",
             [f"{request.connector} run {request.run_id} batch {request.batch}", json.dumps(info)],
         )
-        return inserted, len(request.quarantined), duplicate, total
+        return inserted, quarantined, duplicate, total
 
-    def _write_quarantine(self, request: CommitRequest, when: datetime) -> None:
+    def _write_quarantine(
+        self, request: CommitRequest, when: datetime, issues: pa.Table | None
+    ) -> int:
+        """Insert the batch's quarantined rows: those given, and the key problems found in SQL."""
+        from_keys = 0 if issues is None else issues.num_rows - issues.column("reason").null_count
+        count = len(request.quarantined) + from_keys
+        if not count:
+            return 0
         target = request.table.quarantine
         self.con.execute(f"CREATE TABLE IF NOT EXISTS {target.sql} ({QUARANTINE_COLUMNS})")
-        records = pa.table(
-            {
-                "run_id": [request.run_id] * len(request.quarantined),
-                "batch": pa.array([request.batch] * len(request.quarantined), pa.int32()),
-                "quarantined_at": pa.array(
-                    [when] * len(request.quarantined), pa.timestamp("us", tz="UTC")
-                ),
-                "origin": [request.origin] * len(request.quarantined),
-                "payload_sha256": [request.payload_sha256] * len(request.quarantined),
-                "line": pa.array([q.line for q in request.quarantined], pa.int64()),
-                "check_name": [q.check_name for q in request.quarantined],
-                "reason": [q.reason for q in request.quarantined],
-                "raw_record": [q.raw_record for q in request.quarantined],
-            }
-        )
-        self.con.register("__quarantine_rows", records)
-        try:
-            self.con.execute(f"INSERT INTO {target.sql} BY NAME SELECT * FROM __quarantine_rows")
-        finally:
-            self.con.unregister("__quarantine_rows")
+        common = [request.run_id, request.batch, when, request.origin, request.payload_sha256]
+        if request.quarantined:
+            records = pa.table(
+                {
+                    "line": pa.array([q.line for q in request.quarantined], pa.int64()),
+                    "check_name": [q.check_name for q in request.quarantined],
+                    "reason": [q.reason for q in request.quarantined],
+                    "raw_record": [q.raw_record for q in request.quarantined],
+                }
+            )
+            self.con.register("__quarantine_rows", records)
+            try:
+                self.con.execute(
+                    f"INSERT INTO {target.sql} SELECT ?, ?, ?, ?, ?, line, check_name, reason, raw_record "
+                    "FROM __quarantine_rows",
+                    common,
+                )
+            finally:
+                self.con.unregister("__quarantine_rows")
+        if from_keys:
+            self.con.execute(
+                f"INSERT INTO {target.sql} SELECT ?, ?, ?, ?, ?, NULL, check_name, reason, raw_record "
+                f"FROM {KEY_ISSUES} WHERE reason IS NOT NULL",
+                common,
+            )
+        return count
 
     def _log_commit(
-        self, request: CommitRequest, when: datetime, inserted: int, duplicate: int, total: int
+        self,
+        request: CommitRequest,
+        when: datetime,
+        inserted: int,
+        duplicate: int,
+        total: int,
+        quarantined: int,
     ) -> None:
         rows_in = (
             request.rows_in
@@ -400,7 +419,7 @@ class Lake:
         self.con.execute(
             f"INSERT INTO {LAKE}.{PLATFORM}.commits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [str(request.table), request.run_id, request.batch, when, rows_in, inserted,
-             len(request.quarantined), duplicate, total, request.payload_sha256, request.origin],
+             quarantined, duplicate, total, request.payload_sha256, request.origin],
         )  # fmt: skip
         if request.state is not None:
             self.con.execute(
