@@ -107,34 +107,27 @@ def _needs_flattening(records: list[dict[str, Any]]) -> bool:
 
 def records_to_table(records: Iterable[Any], origin: str, first_line: int = 1) -> Decoded:
     """Arrow rows from JSON-like records; non-objects are bad records, mixed-type columns loose."""
-    objects: list[dict[str, Any]] = []
+    records = records if isinstance(records, list) else list(records)
+    objects: list[dict[str, Any]] = [r for r in records if type(r) is dict]
     bad: list[BadRecord] = []
-    for index, record in enumerate(records):
-        if isinstance(record, dict):
-            objects.append(record)
-        else:
-            bad.append(
-                BadRecord(
-                    raw=orjson.dumps(record).decode(),
-                    reason="record is not a JSON object",
-                    line=first_line + index,
-                )
+    if len(objects) != len(records):
+        bad = [
+            BadRecord(
+                raw=orjson.dumps(r).decode(),
+                reason="record is not a JSON object",
+                line=first_line + i,
             )
+            for i, r in enumerate(records)
+            if type(r) is not dict
+        ]
     if objects and _needs_flattening(objects):
         objects = [_flatten(r) for r in objects]
     # Column by column: twice as fast as ``Table.from_pylist`` and it lets one mixed-type
     # column stay text instead of failing the batch. Mixed columns are "loose": the lakehouse
     # picks their type and quarantines the values that do not fit.
     first = list(objects[0]) if objects else []
-    if all(len(r) == len(first) for r in objects) and all(
-        r.keys() == objects[0].keys() for r in objects
-    ):
-        names = first
-    else:
-        seen: dict[str, None] = {}
-        for record in objects:
-            seen.update(dict.fromkeys(record))
-        names = list(seen)
+    others = set().union(*objects).difference(first) if objects else set()
+    names = first + sorted(others)
     columns: dict[str, pa.Array] = {}
     loose: set[str] = set()
     for name in names:

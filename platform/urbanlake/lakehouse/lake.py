@@ -28,13 +28,18 @@ COMMIT_RETRIES = 8
 PLATFORM_TABLES = {
     "runs": """run_id VARCHAR, connector VARCHAR, status VARCHAR, started_at TIMESTAMPTZ,
         finished_at TIMESTAMPTZ, payloads BIGINT, rows_in BIGINT, rows_committed BIGINT,
-        rows_quarantined BIGINT, rows_duplicate BIGINT, bytes BIGINT, seconds DOUBLE, error VARCHAR""",
+        rows_quarantined BIGINT, rows_duplicate BIGINT, bytes BIGINT, seconds DOUBLE, error VARCHAR,
+        quality_failures BIGINT""",
     "commits": """dataset VARCHAR, run_id VARCHAR, batch INTEGER, committed_at TIMESTAMPTZ,
         rows_in BIGINT, rows_inserted BIGINT, rows_quarantined BIGINT, rows_duplicate BIGINT,
         rows_total BIGINT, payload_sha256 VARCHAR, origin VARCHAR""",
     "connector_state": "connector VARCHAR, run_id VARCHAR, batch INTEGER, committed_at TIMESTAMPTZ, state VARCHAR",
     "payloads": """sha256 VARCHAR, connector VARCHAR, uri VARCHAR, size BIGINT, origin VARCHAR,
         run_id VARCHAR, first_seen TIMESTAMPTZ""",
+    "quality_results": """dataset VARCHAR, run_id VARCHAR, batch INTEGER, snapshot_id BIGINT,
+        validated_at TIMESTAMPTZ, expectation VARCHAR, column_name VARCHAR, kwargs VARCHAR,
+        success BOOLEAN, row_level BOOLEAN, observed_value VARCHAR, unexpected_count BIGINT,
+        unexpected_percent DOUBLE, on_failure VARCHAR, result_uri VARCHAR""",
 }
 QUARANTINE_COLUMNS = """run_id VARCHAR, batch INTEGER, quarantined_at TIMESTAMPTZ, origin VARCHAR,
     payload_sha256 VARCHAR, line BIGINT, check_name VARCHAR, reason VARCHAR, raw_record VARCHAR"""
@@ -91,6 +96,9 @@ class CommitRequest:
     payload_size: int = 0
     payload_is_new: bool = True
     rows_in: int | None = None
+    # One row per expectation checked on this batch (see quality.gate.RESULT_COLUMNS).
+    quality_results: pa.Table | None = None
+    quality_document_uri: str | None = None
 
 
 @dataclass
@@ -129,6 +137,7 @@ class Lake:
         self.raw = RawStore(settings)
         # Column types as last seen; refreshed inside every commit, where correctness matters.
         self._types: dict[TableRef, dict[str, str]] = {}
+        self._predicted_snapshot: int | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> Lake:
@@ -175,12 +184,21 @@ class Lake:
             self.con.execute("ROLLBACK")
 
     def _create_platform_tables(self) -> None:
+        """Create the platform's own tables, and add columns a newer version introduced."""
         existing = self._tables_in(PLATFORM)
         if not existing:
             self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {LAKE}.{PLATFORM}")
         for name, columns in PLATFORM_TABLES.items():
             if name not in existing:
                 self.con.execute(f"CREATE TABLE IF NOT EXISTS {LAKE}.{PLATFORM}.{name} ({columns})")
+                continue
+            have = self.column_types(TableRef(PLATFORM, name))
+            for column in columns.replace("\n", " ").split(","):
+                column_name, column_type = column.split()
+                if column_name not in have:
+                    self.con.execute(
+                        f"ALTER TABLE {LAKE}.{PLATFORM}.{name} ADD COLUMN {column_name} {column_type}"
+                    )
 
     def _tables_in(self, schema: str) -> set[str]:
         rows = self.con.execute(
@@ -231,7 +249,21 @@ class Lake:
             if issues is not None:
                 self.con.unregister(KEY_ISSUES)
         snapshot = self.con.execute(f"SELECT id FROM {LAKE}.current_snapshot()").fetchone()
-        return CommitResult(snapshot[0] if snapshot else 0, *counts)
+        snapshot_id = snapshot[0] if snapshot else 0
+        predicted, self._predicted_snapshot = self._predicted_snapshot, None
+        if predicted is not None and predicted != snapshot_id:
+            self._fix_quality_snapshot(request, snapshot_id)
+        return CommitResult(snapshot_id, *counts)
+
+    def _fix_quality_snapshot(self, request: CommitRequest, snapshot_id: int) -> None:
+        """Another writer committed between our read and our commit: point the evidence at ours."""
+        self._retry(
+            lambda: self.con.execute(
+                f"UPDATE {LAKE}.{PLATFORM}.quality_results SET snapshot_id = ? "
+                "WHERE run_id = ? AND batch = ? AND dataset = ?",
+                [snapshot_id, request.run_id, request.batch, str(request.table)],
+            )
+        )
 
     def _ensure_table(self, table: TableRef, view: str) -> bool:
         """Create the table, or add the batch's new columns; True if it was created now."""
@@ -353,6 +385,8 @@ class Lake:
         total = int(total_row[0]) if total_row else 0
         quarantined = self._write_quarantine(request, when, issues)
         self._log_commit(request, when, inserted, duplicate, total, quarantined)
+        if request.quality_results is not None and request.quality_results.num_rows:
+            self._write_quality_results(request, when)
         info = {
             "run_id": request.run_id,
             "batch": request.batch,
@@ -364,6 +398,23 @@ class Lake:
             [f"{request.connector} run {request.run_id} batch {request.batch}", json.dumps(info)],
         )
         return inserted, quarantined, duplicate, total
+
+    def _write_quality_results(self, request: CommitRequest, when: datetime) -> None:
+        """Quality evidence in the same snapshot as the rows it judged. The snapshot id is the one
+        this commit will get unless another writer commits first (``commit_batch`` fixes that)."""
+        latest = self.con.execute(f"SELECT max(snapshot_id) FROM {LAKE}.snapshots()").fetchone()
+        self._predicted_snapshot = (latest[0] if latest and latest[0] is not None else 0) + 1
+        self.con.register("__quality_rows", request.quality_results)
+        try:
+            self.con.execute(
+                f"INSERT INTO {LAKE}.{PLATFORM}.quality_results SELECT ?, ?, ?, ?, ?, expectation, column_name, "
+                "kwargs, success, row_level, observed_value, unexpected_count, unexpected_percent, on_failure, ? "
+                "FROM __quality_rows",
+                [str(request.table), request.run_id, request.batch, self._predicted_snapshot, when,
+                 request.quality_document_uri],
+            )  # fmt: skip
+        finally:
+            self.con.unregister("__quality_rows")
 
     def _write_quarantine(
         self, request: CommitRequest, when: datetime, issues: pa.Table | None
@@ -460,6 +511,10 @@ class Lake:
                 self._log_payload(sha, run["connector"], uri, size, origin, run["run_id"], _now())
 
         self._retry(work)
+
+    def keep_document(self, relative: str, content: bytes) -> str:
+        """Store a document (e.g. a full validation result) under the lake; returns its URI."""
+        return self.raw.put_document(relative, content)
 
     # -- reading -------------------------------------------------------------------------------
 

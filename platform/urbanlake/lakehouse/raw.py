@@ -52,7 +52,12 @@ class RawStore:
         self._seen[key] = uri
         return RawObject(digest, uri, len(content), stored=stored)
 
+    def put_document(self, relative: str, content: bytes) -> str:
+        """Write ``<lake>/<relative>`` (beside the raw zone, e.g. ``quality/...``); returns its URI."""
+        write_atomically(self.fs, f"{self.base.removesuffix('/raw')}/{relative}", content)
+        return f"{self.base_uri.removesuffix('/raw')}/{relative}"
+
     def get(self, uri: str) -> bytes:
-        path = self.base + uri.removeprefix(self.base_uri)
+        path = self.base.removesuffix("/raw") + uri.removeprefix(self.base_uri.removesuffix("/raw"))
         with self.fs.open_input_stream(path, compression=None) as stream:
             return bytes(stream.read())

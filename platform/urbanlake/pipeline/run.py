@@ -28,7 +28,7 @@ from urbanlake.core.settings import Settings
 from urbanlake.core.spec import ConnectorConfig
 from urbanlake.lakehouse.lake import CommitRequest, Lake, QuarantineRecord, TableRef
 from urbanlake.lakehouse.normalize import ROW
-from urbanlake.quality.gate import check_batch
+from urbanlake.quality.gate import check_batch, document_bytes
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ class RunSummary:
     seconds: float = 0.0
     error: str | None = None
     snapshot_id: int | None = None
+    quality_failures: int = 0
 
 
 ProgressCallback = Callable[[RunSummary], None]
@@ -175,6 +176,19 @@ class Ingestion:
             rows = pa.table({ROW: pa.array([], pa.int64())})
         gate = check_batch(self.config, rows, self.settings)
         rows, quarantined = gate.rows, quarantined + gate.quarantined
+        document_uri = None
+        if gate.document is not None:
+            document_uri = self.lake.keep_document(
+                f"quality/{self.config.domain}/{self.config.name}/{summary.run_id}/batch-{batch:05d}.json",
+                document_bytes(gate.document),
+            )
+        if gate.rejected:
+            failure = (
+                failure
+                or f"{self.config.table_name} batch {batch} ({payload.origin}): {gate.rejected}"
+            )
+        elif gate.failures:
+            summary.quality_failures += len(gate.failures)
         state = connector.state_after(payload, decoded)
         result = self.lake.commit_batch(
             CommitRequest(
@@ -182,6 +196,7 @@ class Ingestion:
                 quarantined=quarantined, state=state, primary_key=self.config.table.primary_key,
                 event_time=self.config.table.event_time, origin=payload.origin, payload_sha256=raw[0],
                 payload_uri=raw[1], payload_size=len(payload.content), payload_is_new=raw[2], rows_in=decoded.rows_in,
+                quality_results=gate.results, quality_document_uri=document_uri,
             )
         )  # fmt: skip
         summary.rows_committed += result.inserted
