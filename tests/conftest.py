@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,18 +49,23 @@ def s3_endpoint() -> Iterator[str]:
     server.stop()
 
 
-@pytest.fixture
-def s3_bucket(s3_endpoint: str) -> str:
+def s3_client(endpoint: str) -> Any:
+    """A boto3 client for the loopback S3 server (test credentials)."""
     import boto3
 
-    name = f"lake-{uuid.uuid4().hex[:12]}"
-    client = boto3.client(
+    return boto3.client(
         "s3",
-        endpoint_url=f"http://{s3_endpoint}",
+        endpoint_url=f"http://{endpoint}",
         aws_access_key_id="test",
         aws_secret_access_key="test",
         region_name="us-east-1",
     )
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str) -> str:
+    name = f"lake-{uuid.uuid4().hex[:12]}"
+    client = s3_client(s3_endpoint)
     client.create_bucket(Bucket=name)
     return name
 

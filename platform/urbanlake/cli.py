@@ -98,9 +98,11 @@ def init(
 def check() -> None:
     """Validate every connector config; report every problem at once with file:line and field."""
     from urbanlake.connectors.registry import load_configs
+    from urbanlake.quality.suite import check_suites
 
     try:
         configs, problems = load_configs(settings().connectors_dir)
+        problems += check_suites(settings(), configs)
     except ConfigError as exc:
         problems, configs = exc.problems, []
     for problem in sorted(problems, key=lambda p: (p.file, p.line or 0)):
@@ -283,6 +285,97 @@ def history(name: Annotated[str, typer.Argument(help="table as <domain>.<table>"
         table.add_row(str(snap["snapshot_id"]), f"{snap['time']:%Y-%m-%d %H:%M:%S}", f"{snap.get('rows', 0):,}",
                       f"{snap.get('inserted', '-')}", str(snap.get("run_id", "-")))  # fmt: skip
     console.print(table)
+
+
+@app.command()
+def status() -> None:
+    """Every dataset: rows, last commit, age against its freshness SLA (stale flagged), quality score."""
+    from urbanlake.connectors.registry import load_configs
+    from urbanlake.quality.report import dataset_status
+
+    configs, _ = load_configs(settings().connectors_dir)
+    lake = open_lake()
+    table = Table(title="Datasets")
+    for column in (
+        "dataset",
+        "rows",
+        "quarantined",
+        "last commit",
+        "age",
+        "max age",
+        "fresh",
+        "quality",
+        "last passed",
+    ):
+        table.add_column(
+            column, justify="right" if column in ("rows", "quarantined", "quality") else "left"
+        )
+    for st in dataset_status(lake, configs, settings()):
+        fresh = (
+            "-" if st.max_age is None else ("[red]STALE[/red]" if st.stale else "[green]ok[/green]")
+        )
+        table.add_row(
+            st.name, f"{st.rows:,}", f"{st.quarantined:,}",
+            f"{st.last_commit:%Y-%m-%d %H:%M:%S}" if st.last_commit else "never",
+            humanize_age(st.age) if st.age is not None else "-",
+            humanize_age(st.max_age).removesuffix(" ago") if st.max_age else "-", fresh,
+            f"{st.quality_score:.0%}" if st.quality_score is not None else "-",
+            f"{st.last_passed:%Y-%m-%d %H:%M:%S}" if st.last_passed else "-",
+        )  # fmt: skip
+    console.print(table)
+
+
+@app.command()
+def quality(
+    dataset: Annotated[
+        str, typer.Argument(help="<domain>.<table>, or 'docs' to build the HTML Data Docs")
+    ],
+    runs: Annotated[int, typer.Option(help="how many recent runs the trend shows")] = 10,
+) -> None:
+    """The latest result of each expectation of a dataset and the trend over recent runs."""
+    from urbanlake.quality.report import latest_results, trend
+
+    lake = open_lake()
+    if dataset == "docs":
+        from urbanlake.quality.docs import build_docs
+
+        index = build_docs(lake, settings())
+        console.print(f"Data Docs written: {index}")
+        return
+    latest = latest_results(lake, dataset)
+    if not latest:
+        fail(
+            f"no quality results for {dataset}: does its connector have a quality suite, and has it run?"
+        )
+    table = Table(title=f"Quality of {dataset}: latest result per expectation")
+    for column in (
+        "expectation",
+        "column",
+        "result",
+        "unexpected",
+        "observed",
+        "validated",
+        "snapshot",
+    ):
+        table.add_column(column)
+    for r in latest:
+        unexpected = (
+            "-"
+            if r["unexpected_count"] is None
+            else f"{r['unexpected_count']:,} ({r['unexpected_percent'] or 0:.2f}%)"
+        )
+        table.add_row(
+            r["expectation"], r["column_name"] or "-", "[green]pass[/green]" if r["success"] else "[red]FAIL[/red]",
+            unexpected, (r["observed_value"] or "-")[:40], f"{r['validated_at']:%Y-%m-%d %H:%M:%S}", str(r["snapshot_id"]),
+        )  # fmt: skip
+    console.print(table)
+    history = Table(title="Trend over recent runs")
+    for column in ("run", "validated", "batches", "passed", "failed", "rows quarantined"):
+        history.add_column(column)
+    for r in trend(lake, dataset, runs):
+        history.add_row(r["run_id"], f"{r['validated_at']:%Y-%m-%d %H:%M:%S}", str(r["batches"]), str(r["passed"]),
+                        str(r["failed"]), f"{r['quarantined'] or 0:,}")  # fmt: skip
+    console.print(history)
 
 
 @app.command()

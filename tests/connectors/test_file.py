@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import LakeTarget
+from tests.conftest import LakeTarget, s3_client
 from urbanlake.core.spec import ConnectorConfig
 from urbanlake.lakehouse.lake import Lake
 from urbanlake.pipeline.run import ingest
@@ -97,15 +97,7 @@ def test_each_format_loads_the_same_rows(lake_target: LakeTarget, fmt: str) -> N
 
 
 def test_s3_source_with_glob(lake_target: LakeTarget, s3_endpoint: str, s3_bucket: str) -> None:
-    import boto3
-
-    client = boto3.client(
-        "s3",
-        endpoint_url=f"http://{s3_endpoint}",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        region_name="us-east-1",
-    )
+    client = s3_client(s3_endpoint)
     for part in range(3):
         chunk = RECORDS[part * 20 : (part + 1) * 20]
         client.put_object(

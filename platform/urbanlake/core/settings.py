@@ -132,22 +132,36 @@ class Settings(BaseModel):
         return self.project_dir / "catalog"
 
 
-def env_overrides(
-    model: type[BaseModel], env: Mapping[str, str], prefix: str = ENV_PREFIX
-) -> dict[str, Any]:
-    """The part of ``env`` that names a field of ``model`` (recursively), as a nested dict."""
-    out: dict[str, Any] = {}
+def leaf_settings(
+    model: type[BaseModel] | None = None, path: tuple[str, ...] = ()
+) -> list[tuple[tuple[str, ...], Any]]:
+    """Every setting that holds a value (not a group), as (key path, field info)."""
+    model = model or Settings
+    leaves: list[tuple[tuple[str, ...], Any]] = []
     for name, info in model.model_fields.items():
         if name == "project_dir":
             continue
-        key = f"{prefix}{name.upper()}"
         annotation = info.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            nested = env_overrides(annotation, env, f"{key}_")
-            if nested:
-                out[name] = nested
-        elif key in env:
-            out[name] = env[key]
+            leaves.extend(leaf_settings(annotation, (*path, name)))
+        else:
+            leaves.append(((*path, name), info))
+    return leaves
+
+
+def env_name(path: tuple[str, ...]) -> str:
+    return ENV_PREFIX + "_".join(path).upper()
+
+
+def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    """The settings named by ``URBANLAKE_…`` variables in ``env``, as a nested dict."""
+    out: dict[str, Any] = {}
+    for path, _ in leaf_settings():
+        if env_name(path) in env:
+            node = out
+            for part in path[:-1]:
+                node = node.setdefault(part, {})
+            node[path[-1]] = env[env_name(path)]
     return out
 
 
@@ -184,7 +198,7 @@ def load_settings(
         if not isinstance(loaded, dict):
             raise ConfigError([ConfigProblem(str(path), 1, "", "expected a mapping of settings")])
         data = resolve(loaded, env, where=str(path))
-    data = _merge(data, env_overrides(Settings, env))
+    data = _merge(data, env_overrides(env))
     data = _merge(data, overrides)
     data["project_dir"] = project_dir
     try:
@@ -198,18 +212,8 @@ def load_settings(
         ) from None
 
 
-def documented_settings(
-    model: type[BaseModel] = Settings, prefix: str = ""
-) -> list[tuple[str, str, str]]:
+def documented_settings() -> list[tuple[str, str, str]]:
     """(key, environment variable, description) of every setting, for docs and their test."""
-    rows: list[tuple[str, str, str]] = []
-    for name, info in model.model_fields.items():
-        if name == "project_dir":
-            continue
-        key = f"{prefix}{name}"
-        annotation = info.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            rows.extend(documented_settings(annotation, f"{key}."))
-        else:
-            rows.append((key, ENV_PREFIX + key.replace(".", "_").upper(), info.description or ""))
-    return rows
+    return [
+        (".".join(path), env_name(path), info.description or "") for path, info in leaf_settings()
+    ]
