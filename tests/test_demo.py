@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_demo_loads_every_dataset_and_ends_with_a_table(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "connectors", tmp_path / "connectors")
+    shutil.copytree(ROOT / "quality", tmp_path / "quality")
     shutil.copy(ROOT / "urbanlake.yaml", tmp_path / "urbanlake.yaml")
     settings = load_settings(tmp_path, env={})
     out = io.StringIO()

@@ -29,6 +29,7 @@ from urbanlake.core.spec import ConnectorConfig
 from urbanlake.lakehouse.lake import CommitRequest, Lake, QuarantineRecord, TableRef
 from urbanlake.lakehouse.normalize import ROW
 from urbanlake.quality.gate import check_batch, document_bytes
+from urbanlake.quality.suite import Suite, suite_for
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ class Ingestion:
         self.summary = RunSummary(run_id=new_run_id(), connector=config.table_name)
         self.unrecorded_payloads: list[tuple[str, str, int, str]] = []
         self.known_payloads: dict[str, str] = {}
+        self.suite: Suite | None = None
         self._raw_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-zone")
 
     def run(self) -> RunSummary:
@@ -99,6 +101,7 @@ class Ingestion:
             connector = build_connector(
                 self.config, ConnectorContext(self.settings, summary.run_id)
             )
+            self.suite = suite_for(self.config, self.settings)
             state = self.lake.read_state(self.config.table_name)
             self.known_payloads = self.lake.known_payloads(self.config.table_name)
             for payload in connector.fetch(state):
@@ -174,7 +177,7 @@ class Ingestion:
             )
             quarantined += self._whole_batch(decoded, str(exc), "schema")
             rows = pa.table({ROW: pa.array([], pa.int64())})
-        gate = check_batch(self.config, rows, self.settings)
+        gate = check_batch(self.suite, rows, self.settings)
         rows, quarantined = gate.rows, quarantined + gate.quarantined
         document_uri = None
         if gate.document is not None:

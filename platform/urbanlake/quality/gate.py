@@ -20,9 +20,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from urbanlake.core.settings import Settings
-from urbanlake.core.spec import ConnectorConfig, parse_duration
+from urbanlake.core.spec import parse_duration
 from urbanlake.lakehouse.lake import QuarantineRecord
-from urbanlake.quality.suite import Suite, suite_for
+from urbanlake.quality.suite import Suite
 
 ROW = "__row"
 NOW = re.compile(r"^now\s*(?:([+-])\s*(.+))?$")
@@ -75,9 +75,8 @@ def _json_text(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value, default=str).decode()
 
 
-def check_batch(config: ConnectorConfig, rows: pa.Table, settings: Settings) -> GateResult:
+def check_batch(suite: Suite | None, rows: pa.Table, settings: Settings) -> GateResult:
     """Run the dataset's suite over one typed batch (no suite: everything passes)."""
-    suite = suite_for(config, settings)
     if suite is None or rows.num_columns <= 1:
         return GateResult(rows=rows)
     on_failure = suite.on_failure or settings.defaults.on_failure

@@ -34,13 +34,13 @@ def quality_scores(lake: Lake) -> dict[str, tuple[float | None, datetime | None]
     """dataset → (score over its last batches, time of the last batch that passed entirely)."""
     rows = lake.query(
         f"""WITH batches AS (
-                SELECT dataset, run_id, batch, max(validated_at) AS at, bool_and(success) AS passed,
+                SELECT dataset, run_id, batch, max(validated_at) AS checked_at, bool_and(success) AS passed,
                        count(*) FILTER (WHERE success) AS ok, count(*) AS n,
                        row_number() OVER (PARTITION BY dataset ORDER BY max(validated_at) DESC) AS recent
                 FROM platform.quality_results GROUP BY dataset, run_id, batch)
             SELECT dataset,
                    sum(ok) FILTER (WHERE recent <= {RECENT_BATCHES}) / sum(n) FILTER (WHERE recent <= {RECENT_BATCHES}) AS score,
-                   max(at) FILTER (WHERE passed) AS last_passed
+                   max(checked_at) FILTER (WHERE passed) AS last_passed
             FROM batches GROUP BY dataset"""
     ).to_pylist()
     return {r["dataset"]: (r["score"], r["last_passed"]) for r in rows}

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from urbanlake.core.errors import ConfigProblem
+from urbanlake.core.errors import ConfigError, ConfigProblem
 from urbanlake.core.settings import Settings
 from urbanlake.core.spec import ConnectorConfig, parse_duration
 from urbanlake.core.yamlsource import LocatedDocument, load_located
@@ -110,11 +110,13 @@ def suite_for(config: ConnectorConfig, settings: Settings) -> Suite | None:
         return None
     base: dict[str, Any] = {}
     if quality.suite:
-        doc = load_located(suite_path(settings, quality.suite))
-        suite, problems = _parse(doc)
+        path = suite_path(settings, quality.suite)
+        if not path.exists():
+            raise ConfigError(
+                f"{config.path or config.table_name}: quality.suite: no suite file {path}"
+            )
+        suite, problems = _parse(load_located(path))
         if problems or suite is None:
-            from urbanlake.core.errors import ConfigError
-
             raise ConfigError(problems)
         base = suite.model_dump(by_alias=True, exclude_none=True)
     inline = quality.model_dump(by_alias=True, exclude_none=True, exclude={"suite"})
