@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from rich.console import Console
+from rich.table import Table
 
 from urbanlake.core.settings import Settings
 
@@ -52,6 +53,7 @@ def generate_files(folder: Path, seed: int = SEED) -> dict[str, int]:
         if day == 1:
             lines.append("bin-999,2026-11-02T23:00:00Z,sensor-error,59.9,10.7")  # unparsable value
             lines.append("bin-998,2026-11-02T23:00:00Z")  # truncated line
+            lines.append("bin-007,2026-11-02T23:00:00Z,130.0,59.91000,10.75000")  # over 100 %: quality
         (waste / f"bin_fill_{(START + timedelta(days=day)):%Y-%m-%d}.csv").write_text(
             "\n".join(lines) + "\n"
         )
@@ -150,6 +152,7 @@ def run_demo(settings: Settings, console: Console, keep_serving: bool = False) -
     from urbanlake.connectors.registry import load_configs
     from urbanlake.lakehouse.lake import Lake
     from urbanlake.pipeline.run import ingest
+    from urbanlake.quality.report import dataset_status
     from urbanlake.sql_output import to_rich
 
     folder = settings.project_dir / "demo-data"
@@ -173,13 +176,13 @@ def run_demo(settings: Settings, console: Console, keep_serving: bool = False) -
                 console.print(f"ingesting {config.table_name} …")
                 summaries.append(ingest(lake, config, settings))
             console.print(summary_table(summaries))
-            table = summary_table([])
-            table.title = "Loaded datasets"
-            table.columns.clear()
-            for column in ("table", "rows", "quarantined"):
-                table.add_column(column)
-            for stat in lake.table_stats():
-                table.add_row(stat.name, f"{stat.rows:,}", f"{stat.quarantined:,}")
+            table = Table(title="Loaded datasets")
+            for column in ("table", "rows", "quarantined", "quality", "freshness SLA"):
+                table.add_column(column, justify="left" if column == "table" else "right")
+            for st in dataset_status(lake, configs, settings):
+                table.add_row(st.name, f"{st.rows:,}", f"{st.quarantined:,}",
+                              f"{st.quality_score:.0%}" if st.quality_score is not None else "-",
+                              "STALE" if st.stale else "ok" if st.max_age else "-")  # fmt: skip
             console.print(table)
             console.print('[bold]Example query[/bold] (`urbanlake sql "…"`):')
             console.print(EXAMPLE_QUERY, highlight=False, markup=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -89,6 +90,7 @@ class Ingestion:
         self.unrecorded_payloads: list[tuple[str, str, int, str]] = []
         self.known_payloads: dict[str, str] = {}
         self.suite: Suite | None = None
+        self._gx_warm_up: threading.Thread | None = None
         self._raw_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-zone")
 
     def run(self) -> RunSummary:
@@ -102,6 +104,12 @@ class Ingestion:
                 self.config, ConnectorContext(self.settings, summary.run_id)
             )
             self.suite = suite_for(self.config, self.settings)
+            if self.suite is not None and self.suite.expectations:
+                # GX takes seconds to import: do it beside the fetch and decode, not after them.
+                from urbanlake.quality.gx_runner import warm_up
+
+                self._gx_warm_up = threading.Thread(target=warm_up, name="gx-warm-up", daemon=True)
+                self._gx_warm_up.start()
             state = self.lake.read_state(self.config.table_name)
             self.known_payloads = self.lake.known_payloads(self.config.table_name)
             for payload in connector.fetch(state):
@@ -177,6 +185,9 @@ class Ingestion:
             )
             quarantined += self._whole_batch(decoded, str(exc), "schema")
             rows = pa.table({ROW: pa.array([], pa.int64())})
+        if self._gx_warm_up is not None:
+            # GX's modules must finish importing in one thread before another touches them.
+            self._gx_warm_up.join()
         gate = check_batch(self.suite, rows, self.settings)
         rows, quarantined = gate.rows, quarantined + gate.quarantined
         document_uri = None

@@ -150,6 +150,11 @@ def _gx_runtime() -> _Runtime:
         return _runtime
 
 
+def warm_up() -> None:
+    """Import GX and build its context now, e.g. in a thread while a run fetches and decodes."""
+    _gx_runtime()
+
+
 def _expectation_classes() -> dict[str, type[Expectation]]:
     global _names
     if _names is None:
