@@ -339,7 +339,10 @@ def quality(
     if dataset == "docs":
         from urbanlake.quality.docs import build_docs
 
-        index = build_docs(lake, settings())
+        try:
+            index = build_docs(lake, settings())
+        except UrbanLakeError as exc:
+            fail(str(exc))
         console.print(f"Data Docs written: {index}")
         return
     latest = latest_results(lake, dataset)

@@ -53,7 +53,8 @@ def generate_files(folder: Path, seed: int = SEED) -> dict[str, int]:
         if day == 1:
             lines.append("bin-999,2026-11-02T23:00:00Z,sensor-error,59.9,10.7")  # unparsable value
             lines.append("bin-998,2026-11-02T23:00:00Z")  # truncated line
-            lines.append("bin-007,2026-11-02T23:00:00Z,130.0,59.91000,10.75000")  # over 100 %: quality
+            # A fill level over 100 %: a well-formed line that the quality suite quarantines.
+            lines.append("bin-007,2026-11-02T23:00:00Z,130.0,59.91000,10.75000")
         (waste / f"bin_fill_{(START + timedelta(days=day)):%Y-%m-%d}.csv").write_text(
             "\n".join(lines) + "\n"
         )
