@@ -211,3 +211,73 @@ def test_null_and_conflicting_keys_in_a_batch_are_quarantined_exact_copies_dropp
             "SELECT rows_quarantined, rows_duplicate FROM platform.commits"
         ).to_pylist()
         assert commit == [{"rows_quarantined": 2, "rows_duplicate": 1}]
+
+
+def test_several_tables_commit_in_one_snapshot_and_replace_keeps_history(
+    lake_target: LakeTarget,
+) -> None:
+    import pyarrow as pa
+
+    from urbanlake.lakehouse.lake import CommitRequest
+
+    def request(
+        name: str, rows: list[dict[str, object]], batch: int, **extra: object
+    ) -> CommitRequest:
+        table = pa.Table.from_pylist(rows)
+        table = table.append_column("__row", pa.array(range(len(rows)), pa.int64()))
+        return CommitRequest(
+            table=TableRef("transport", name),
+            rows=table,
+            connector="transport.feed",
+            run_id="run-1",
+            batch=batch,
+            primary_key=["id"],
+            **extra,
+        )  # type: ignore[arg-type]
+
+    with Lake.open(lake_target.settings()) as lake:
+        first = lake.commit_batches(
+            [
+                request(
+                    "feed_stops",
+                    [{"id": "s1", "name": "Central"}, {"id": "s2", "name": "Harbour"}],
+                    1,
+                    replace=True,
+                ),
+                request(
+                    "feed_routes",
+                    [{"id": "r1", "name": "Line 1"}],
+                    1,
+                    replace=True,
+                    state={"version": "a"},
+                ),
+            ]
+        )
+        assert {r.snapshot_id for r in first} == {first[0].snapshot_id}
+        assert lake.read_state("transport.feed") == {"version": "a"}
+        second = lake.commit_batches(
+            [
+                request("feed_stops", [{"id": "s1", "name": "Central Station"}], 2, replace=True),
+                request(
+                    "feed_routes",
+                    [{"id": "r1", "name": "Line 1"}, {"id": "r2", "name": "Line 2"}],
+                    2,
+                    replace=True,
+                    state={"version": "b"},
+                ),
+            ]
+        )
+        assert lake.query("SELECT id, name FROM transport.feed_stops").to_pylist() == [
+            {"id": "s1", "name": "Central Station"}
+        ]
+        assert count(lake, "SELECT count(*) FROM transport.feed_routes") == 2
+        old = first[0].snapshot_id
+        assert count(lake, f"SELECT count(*) FROM transport.feed_stops AT (VERSION => {old})") == 2
+        assert second[0].snapshot_id == second[1].snapshot_id > old
+        assert lake.read_state("transport.feed") == {"version": "b"}
+        assert [h["snapshot_id"] for h in lake.snapshots(TableRef("transport", "feed_routes"))][
+            :2
+        ] == [
+            second[0].snapshot_id,
+            old,
+        ]

@@ -46,10 +46,27 @@ class Decoded:
     table: pa.Table
     bad_records: list[BadRecord] = field(default_factory=list)
     loose_columns: set[str] = field(default_factory=set)
+    # A source that fills several tables (a GTFS zip's files, GBFS feeds) returns them here;
+    # they are committed together, with the state, in one snapshot. ``table`` is then unused.
+    parts: list[TablePart] = field(default_factory=list)
 
     @property
     def rows_in(self) -> int:
+        if self.parts:
+            return sum(part.decoded.rows_in for part in self.parts)
         return self.table.num_rows + len(self.bad_records)
+
+
+@dataclass
+class TablePart:
+    """One table's rows of a multi-table payload: table ``<domain>.<name>_<suffix>``."""
+
+    suffix: str
+    decoded: Decoded
+    primary_key: list[str] = field(default_factory=list)
+    event_time: str | None = None
+    replace: bool = False  # these rows are the table's whole new content (a new feed version)
+    declared: dict[str, str] = field(default_factory=dict)  # column types the format defines
 
 
 @dataclass

@@ -99,6 +99,7 @@ class CommitRequest:
     # One row per expectation checked on this batch (see quality.gate.RESULT_COLUMNS).
     quality_results: pa.Table | None = None
     quality_document_uri: str | None = None
+    replace: bool = False  # the rows are the table's whole new content (e.g. a GTFS feed version)
 
 
 @dataclass
@@ -235,25 +236,51 @@ class Lake:
         Rows whose primary key is already in the table are skipped (idempotent replays); the
         look-up is limited to the batch's key (or event-time) range so file statistics prune it.
         """
-        view = f"{ROW}_batch"
-        self.con.register(view, request.rows)
-        issues = None
+        return self.commit_batches([request])[0]
+
+    def commit_batches(self, requests: list[CommitRequest]) -> list[CommitResult]:
+        """Several tables' batches from one payload (a GTFS zip's files) in one snapshot."""
+        views: list[tuple[str, str | None, pa.Table | None]] = []
         try:
-            if request.primary_key and request.rows.num_columns > 1:
-                issues = self._find_key_issues(request, view)
-            if issues is not None:
-                self.con.register(KEY_ISSUES, issues)
-            counts = self._retry(self._commit, request, view, issues)
+            for i, request in enumerate(requests):
+                view = f"{ROW}_batch_{i}"
+                self.con.register(view, request.rows)
+                issues = None
+                if request.primary_key and request.rows.num_columns > 1:
+                    issues = self._find_key_issues(request, view)
+                issues_view = f"{KEY_ISSUES}_{i}" if issues is not None else None
+                if issues_view is not None:
+                    self.con.register(issues_view, issues)
+                views.append((view, issues_view, issues))
+            counts = self._retry(self._commit_all, requests, views)
         finally:
-            self.con.unregister(view)
-            if issues is not None:
-                self.con.unregister(KEY_ISSUES)
+            for view, issues_view, _ in views:
+                self.con.unregister(view)
+                if issues_view is not None:
+                    self.con.unregister(issues_view)
         snapshot = self.con.execute(f"SELECT id FROM {LAKE}.current_snapshot()").fetchone()
         snapshot_id = snapshot[0] if snapshot else 0
         predicted, self._predicted_snapshot = self._predicted_snapshot, None
         if predicted is not None and predicted != snapshot_id:
-            self._fix_quality_snapshot(request, snapshot_id)
-        return CommitResult(snapshot_id, *counts)
+            for request in requests:
+                self._fix_quality_snapshot(request, snapshot_id)
+        return [CommitResult(snapshot_id, *c) for c in counts]
+
+    def _commit_all(
+        self, requests: list[CommitRequest], views: list[tuple[str, str | None, pa.Table | None]]
+    ) -> list[tuple[int, int, int, int]]:
+        counts = [
+            self._commit(request, *view) for request, view in zip(requests, views, strict=True)
+        ]
+        first = requests[0]
+        datasets = [str(r.table) for r in requests]
+        info = {"run_id": first.run_id, "batch": first.batch, "dataset": datasets[0], "datasets": datasets,
+                "inserted": sum(c[0] for c in counts)}  # fmt: skip
+        self.con.execute(
+            f"CALL {LAKE}.set_commit_message('urbanlake', ?, extra_info => ?)",
+            [f"{first.connector} run {first.run_id} batch {first.batch}", json.dumps(info)],
+        )
+        return counts
 
     def _fix_quality_snapshot(self, request: CommitRequest, snapshot_id: int) -> None:
         """Another writer committed between our read and our commit: point the evidence at ours."""
@@ -335,16 +362,22 @@ class Lake:
         return found.read_all() if hasattr(found, "read_all") else found
 
     def _commit(
-        self, request: CommitRequest, view: str, issues: pa.Table | None
+        self, request: CommitRequest, view: str, issues_view: str | None, issues: pa.Table | None
     ) -> tuple[int, int, int, int]:
         when = _now()
         table = request.table
         if request.rows.num_columns <= 1:  # nothing but row positions: a batch refused as a whole
-            return self._finish(request, when, 0, 0, issues)
+            return self._finish(request, when, 0, 0, issues_view, issues)
         created = self._ensure_table(table, view)
-        condition = "TRUE" if issues is None else f"{ROW} NOT IN (SELECT {ROW} FROM {KEY_ISSUES})"
+        condition = (
+            "TRUE" if issues_view is None else f"{ROW} NOT IN (SELECT {ROW} FROM {issues_view})"
+        )
         parameters: list[Any] = []
-        if request.primary_key and not created:
+        if request.replace and not created:
+            # The payload is the table's whole content (a new GTFS feed version): one snapshot
+            # holds the new rows only; the old ones stay readable through time travel.
+            self.con.execute(f"DELETE FROM {table.sql}")
+        elif request.primary_key and not created:
             keys = request.primary_key
             matches = " AND ".join(f"e.{quote(k)} = b.{quote(k)}" for k in keys)
             prune = request.event_time if request.event_time in keys else keys[0]
@@ -365,7 +398,12 @@ class Lake:
             0 if issues is None else issues.num_rows - issues.column("reason").null_count
         )
         return self._finish(
-            request, when, inserted, request.rows.num_rows - inserted - key_quarantined, issues
+            request,
+            when,
+            inserted,
+            request.rows.num_rows - inserted - key_quarantined,
+            issues_view,
+            issues,
         )
 
     def _finish(
@@ -374,6 +412,7 @@ class Lake:
         when: datetime,
         inserted: int,
         duplicate: int,
+        issues_view: str | None = None,
         issues: pa.Table | None = None,
     ) -> tuple[int, int, int, int]:
         table = request.table
@@ -383,20 +422,10 @@ class Lake:
             else (0,)
         )
         total = int(total_row[0]) if total_row else 0
-        quarantined = self._write_quarantine(request, when, issues)
+        quarantined = self._write_quarantine(request, when, issues_view, issues)
         self._log_commit(request, when, inserted, duplicate, total, quarantined)
         if request.quality_results is not None and request.quality_results.num_rows:
             self._write_quality_results(request, when)
-        info = {
-            "run_id": request.run_id,
-            "batch": request.batch,
-            "dataset": str(table),
-            "inserted": inserted,
-        }
-        self.con.execute(
-            f"CALL {LAKE}.set_commit_message('urbanlake', ?, extra_info => ?)",
-            [f"{request.connector} run {request.run_id} batch {request.batch}", json.dumps(info)],
-        )
         return inserted, quarantined, duplicate, total
 
     def _write_quality_results(self, request: CommitRequest, when: datetime) -> None:
@@ -417,7 +446,11 @@ class Lake:
             self.con.unregister("__quality_rows")
 
     def _write_quarantine(
-        self, request: CommitRequest, when: datetime, issues: pa.Table | None
+        self,
+        request: CommitRequest,
+        when: datetime,
+        issues_view: str | None,
+        issues: pa.Table | None,
     ) -> int:
         """Insert the batch's quarantined rows: those given, and the key problems found in SQL."""
         from_keys = 0 if issues is None else issues.num_rows - issues.column("reason").null_count
@@ -448,7 +481,7 @@ class Lake:
         if from_keys:
             self.con.execute(
                 f"INSERT INTO {target.sql} SELECT ?, ?, ?, ?, ?, NULL, check_name, reason, raw_record "
-                f"FROM {KEY_ISSUES} WHERE reason IS NOT NULL",
+                f"FROM {issues_view} WHERE reason IS NOT NULL",
                 common,
             )
         return count
@@ -578,7 +611,7 @@ class Lake:
         snapshots = []
         for snapshot_id, when, changes, message, extra in rows:
             info = json.loads(extra) if extra else {}
-            if table is not None and info.get("dataset") != str(table):
+            if table is not None and str(table) not in info.get("datasets", [info.get("dataset")]):
                 created = str(table) in (changes or {}).get("tables_created", [])
                 if not created:
                     continue

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from urbanlake.connectors.base import ConnectorContext, Decoded, Payload
+from urbanlake.connectors.base import ConnectorContext, Decoded, Payload, TablePart
 from urbanlake.connectors.registry import build_connector
 from urbanlake.core.errors import DecodeError, SchemaConflict, SourceError, UrbanLakeError
 from urbanlake.core.secrets import mask
@@ -158,66 +158,80 @@ class Ingestion:
             pending_raw.result()
             raise
         raw = pending_raw.result()
-        quarantined = [_as_quarantine(r, "decode") for r in decoded.bad_records]
         summary.rows_in += decoded.rows_in
+        if self._gx_warm_up is not None:
+            # GX's modules must finish importing in one thread before another touches them.
+            self._gx_warm_up.join()
+        parts = decoded.parts or [
+            TablePart("", decoded, self.config.table.primary_key, self.config.table.event_time)
+        ]
+        failures: list[str] = []
+        requests = []
+        for part in parts:
+            request, failure = self._request_for(part, payload, batch, raw)
+            requests.append(request)
+            if failure:
+                failures.append(failure)
+        # The connector's new state rides with the last table's rows: all or nothing.
+        requests[-1].state = connector.state_after(payload, decoded)
+        for result in self.lake.commit_batches(requests):
+            summary.rows_committed += result.inserted
+            summary.rows_quarantined += result.quarantined
+            summary.rows_duplicate += result.duplicate
+            summary.snapshot_id = result.snapshot_id
+        return "; ".join(failures) or None
+
+    def _request_for(
+        self, part: TablePart, payload: Payload, batch: int, raw: tuple[str, str, bool]
+    ) -> tuple[CommitRequest, str | None]:
+        """Type, check and package one table's rows of a payload for the commit."""
+        summary = self.summary
+        decoded = part.decoded
+        table = (
+            TableRef(self.config.domain, f"{self.config.name}_{part.suffix}")
+            if part.suffix
+            else self.table
+        )
+        quarantined = [_as_quarantine(r, "decode") for r in decoded.bad_records]
         failure = None
+        declared = {**part.declared, **self.config.declared_types}
         try:
             prepared = self.lake.prepare_batch(
-                self.table,
-                decoded.table,
-                self.config.declared_types,
-                decoded.loose_columns,
-                self.timezone,
+                table, decoded.table, declared, decoded.loose_columns, self.timezone
             )
             rows = prepared.rows
             quarantined += [
                 QuarantineRecord(
-                    raw_record=raw_json,
-                    reason=f"record {pos + 1}: {why}",
-                    check_name="type",
-                    line=None,
+                    raw_record=raw_json, reason=f"record {pos + 1}: {why}", check_name="type"
                 )
                 for pos, raw_json, why in prepared.bad
             ]
         except SchemaConflict as exc:
-            failure = mask(
-                f"{self.config.table_name}: {exc}; the batch from {payload.origin} is in quarantine"
-            )
+            failure = mask(f"{table}: {exc}; the batch from {payload.origin} is in quarantine")
             quarantined += self._whole_batch(decoded, str(exc), "schema")
             rows = pa.table({ROW: pa.array([], pa.int64())})
-        if self._gx_warm_up is not None:
-            # GX's modules must finish importing in one thread before another touches them.
-            self._gx_warm_up.join()
-        gate = check_batch(self.suite, rows, self.settings)
+        # The dataset's suite judges the connector's own table; tables of a multi-table source
+        # (a GTFS feed's files) are typed and key-checked, and get suites of their own later.
+        gate = check_batch(self.suite if not part.suffix else None, rows, self.settings)
         rows, quarantined = gate.rows, quarantined + gate.quarantined
         document_uri = None
         if gate.document is not None:
             document_uri = self.lake.keep_document(
-                f"quality/{self.config.domain}/{self.config.name}/{summary.run_id}/batch-{batch:05d}.json",
+                f"quality/{table.domain}/{table.name}/{summary.run_id}/batch-{batch:05d}.json",
                 document_bytes(gate.document),
             )
         if gate.rejected:
-            failure = (
-                failure
-                or f"{self.config.table_name} batch {batch} ({payload.origin}): {gate.rejected}"
-            )
+            failure = failure or f"{table} batch {batch} ({payload.origin}): {gate.rejected}"
         elif gate.failures:
             summary.quality_failures += len(gate.failures)
-        state = connector.state_after(payload, decoded)
-        result = self.lake.commit_batch(
-            CommitRequest(
-                table=self.table, rows=rows, connector=self.config.table_name, run_id=summary.run_id, batch=batch,
-                quarantined=quarantined, state=state, primary_key=self.config.table.primary_key,
-                event_time=self.config.table.event_time, origin=payload.origin, payload_sha256=raw[0],
-                payload_uri=raw[1], payload_size=len(payload.content), payload_is_new=raw[2], rows_in=decoded.rows_in,
-                quality_results=gate.results, quality_document_uri=document_uri,
-            )
+        request = CommitRequest(
+            table=table, rows=rows, connector=self.config.table_name, run_id=summary.run_id, batch=batch,
+            quarantined=quarantined, primary_key=part.primary_key, event_time=part.event_time,
+            origin=payload.origin, payload_sha256=raw[0], payload_uri=raw[1], payload_size=len(payload.content),
+            payload_is_new=raw[2], rows_in=decoded.rows_in, quality_results=gate.results,
+            quality_document_uri=document_uri, replace=part.replace,
         )  # fmt: skip
-        summary.rows_committed += result.inserted
-        summary.rows_quarantined += result.quarantined
-        summary.rows_duplicate += result.duplicate
-        summary.snapshot_id = result.snapshot_id
-        return failure
+        return request, failure
 
     def _keep_raw(self, payload: Payload) -> tuple[str, str, bool]:
         """Keep the payload's bytes (once: a payload seen before is found by its hash)."""
