@@ -37,7 +37,7 @@ def test_check_reports_unknown_type_missing_name_and_bad_schedule_with_lines(
     out = result.output
     assert f"{path}:1: name: Field required" in out
     assert f"{path}:4: source.type: unknown connector type 'gtfs_realtimee'" in out
-    assert "valid types: file, http" in out
+    assert "valid types: file, " in out and ", http" in out
     assert f"{path}:6: schedule.every: '30 parsecs' is not a duration" in out
 
 

@@ -269,13 +269,16 @@ class Lake:
     def _commit_all(
         self, requests: list[CommitRequest], views: list[tuple[str, str | None, pa.Table | None]]
     ) -> list[tuple[int, int, int, int]]:
+        when = _now()  # one moment for every table of the snapshot
         counts = [
-            self._commit(request, *view) for request, view in zip(requests, views, strict=True)
+            self._commit(request, *view, when)
+            for request, view in zip(requests, views, strict=True)
         ]
         first = requests[0]
         datasets = [str(r.table) for r in requests]
         info = {"run_id": first.run_id, "batch": first.batch, "dataset": datasets[0], "datasets": datasets,
-                "inserted": sum(c[0] for c in counts)}  # fmt: skip
+                "inserted": sum(c[0] for c in counts),
+                "inserted_by_dataset": {d: c[0] for d, c in zip(datasets, counts, strict=True)}}  # fmt: skip
         self.con.execute(
             f"CALL {LAKE}.set_commit_message('urbanlake', ?, extra_info => ?)",
             [f"{first.connector} run {first.run_id} batch {first.batch}", json.dumps(info)],
@@ -362,9 +365,13 @@ class Lake:
         return found.read_all() if hasattr(found, "read_all") else found
 
     def _commit(
-        self, request: CommitRequest, view: str, issues_view: str | None, issues: pa.Table | None
+        self,
+        request: CommitRequest,
+        view: str,
+        issues_view: str | None,
+        issues: pa.Table | None,
+        when: datetime,
     ) -> tuple[int, int, int, int]:
-        when = _now()
         table = request.table
         if request.rows.num_columns <= 1:  # nothing but row positions: a batch refused as a whole
             return self._finish(request, when, 0, 0, issues_view, issues)
@@ -615,6 +622,8 @@ class Lake:
                 created = str(table) in (changes or {}).get("tables_created", [])
                 if not created:
                     continue
+            if table is not None and "inserted_by_dataset" in info:
+                info["inserted"] = info["inserted_by_dataset"].get(str(table), 0)
             snapshots.append(
                 {
                     "snapshot_id": snapshot_id,

@@ -172,8 +172,11 @@ class Ingestion:
             requests.append(request)
             if failure:
                 failures.append(failure)
-        # The connector's new state rides with the last table's rows: all or nothing.
+        # The connector's new state rides with the last table's rows: all or nothing. The payload
+        # is recorded once, with it.
         requests[-1].state = connector.state_after(payload, decoded)
+        for request in requests[:-1]:
+            request.payload_is_new = False
         for result in self.lake.commit_batches(requests):
             summary.rows_committed += result.inserted
             summary.rows_quarantined += result.quarantined
