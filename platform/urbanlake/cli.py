@@ -394,6 +394,42 @@ def demo(
     raise typer.Exit(code)
 
 
+@app.command()
+def sandbox(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on (0: any free port)")] = 8780,
+    seed: Annotated[int, typer.Option(help="the city's seed: same seed, same city")] = 2026,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="switch a fault on: http503[:N], truncated_pb, duplicate_entities, "
+            "impossible_position (repeatable)"
+        ),
+    ] = None,
+) -> None:
+    """Serve a seeded fictional city over GTFS, GTFS-Realtime, GBFS and HTTP until Ctrl-C."""
+    import contextlib
+
+    from urbanlake.sandbox.server import PATHS, SandboxServer, parse_faults
+
+    try:
+        faults = parse_faults(fault or [])
+        server = SandboxServer(seed=seed, host=host, port=port, faults=faults)
+    except (ValueError, OSError) as exc:
+        fail(str(exc))
+    console.print(f"[bold]Sandbox city[/bold] (seed {seed}) at {server.url}")
+    for path, what in PATHS.items():
+        console.print(f"  {server.url}{path}  {what}", highlight=False)
+    if faults:
+        console.print(f"  faults on: {', '.join(faults)}")
+    console.print(
+        "Configs in connectors/transport read URBANLAKE_SANDBOX_URL (default "
+        "http://127.0.0.1:8780). Ctrl-C stops."
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+
+
 def main() -> None:
     try:
         app()

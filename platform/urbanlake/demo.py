@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from urbanlake.core.settings import Settings
+from urbanlake.sandbox.server import SandboxServer
 
 SEED = 2026
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -160,8 +161,12 @@ def run_demo(settings: Settings, console: Console, keep_serving: bool = False) -
     counts = generate_files(folder)
     server = serve_parking()
     os.environ["URBANLAKE_DEMO_URL"] = f"http://127.0.0.1:{server.server_address[1]}"
+    # The sandbox city's transport feeds (GTFS, GTFS-Realtime, GBFS, traffic) on loopback.
+    sandbox = SandboxServer(port=0).start()
+    os.environ["URBANLAKE_SANDBOX_URL"] = sandbox.url
     console.print(
-        f"[bold]Sample city[/bold]: files in {folder}, parking API at {os.environ['URBANLAKE_DEMO_URL']}"
+        f"[bold]Sample city[/bold]: files in {folder}, parking API at {os.environ['URBANLAKE_DEMO_URL']}, "
+        f"transport feeds at {sandbox.url}"
     )
     for dataset, rows in counts.items():
         console.print(f"  {dataset}: {rows:,} records generated")
@@ -200,3 +205,4 @@ def run_demo(settings: Settings, console: Console, keep_serving: bool = False) -
         return 1 if failed else 0
     finally:
         server.shutdown()
+        sandbox.stop()

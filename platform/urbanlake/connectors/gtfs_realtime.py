@@ -2,8 +2,9 @@
 
 Each fetch is one payload: the protobuf bytes as received, from an HTTP(S) URL (through the shared
 retrying client) or a file. They become rows of one of three fixed Arrow schemas, one per feed
-type, declared here so that an empty feed or a publisher that leaves optional fields out yields
-the same columns and types. Absent optional fields are null (never 0 or ""). The state remembers
+type, declared here (and to the lake, so that no type is guessed from the first values) so that an
+empty feed or a publisher that leaves optional fields out yields the same columns and types.
+Absent optional fields are null (never 0 or ""). The state remembers
 the feed header's timestamp, so polling a feed that has not been republished costs one request
 and commits nothing; rows seen before are dropped by the table's primary key.
 """
@@ -29,7 +30,14 @@ from google.protobuf.message import Message
 from google.transit import gtfs_realtime_pb2 as rt
 from pydantic import Field, field_validator, model_validator
 
-from urbanlake.connectors.base import Connector, ConnectorContext, Decoded, Payload, SourceSpec
+from urbanlake.connectors.base import (
+    Connector,
+    ConnectorContext,
+    Decoded,
+    Payload,
+    SourceSpec,
+    TablePart,
+)
 from urbanlake.connectors.http import LENIENT_STAND_IN, literal_secrets
 from urbanlake.connectors.http_client import HttpClient
 from urbanlake.core.errors import (
@@ -53,7 +61,7 @@ ENTITY_FIELD: dict[FeedType, str] = {
     "alerts": "alert",
 }
 # Keys that drop a re-polled snapshot's rows and never hold null (the lake quarantines a row
-# with a null key). ``urbanlake init`` and the docs offer these.
+# with a null key); the docs recommend them, a test keeps the two in step.
 RECOMMENDED_PRIMARY_KEYS: dict[FeedType, list[str]] = {
     "vehicle_positions": ["entity_id", "timestamp"],
     "trip_updates": ["entity_id", "timestamp", "stop_time_update_index"],
@@ -106,6 +114,19 @@ SCHEMAS: dict[FeedType, pa.Schema] = {
         ]
     ),
 }  # fmt: skip
+SQL_TYPES = {
+    TEXT: "VARCHAR",
+    INT32: "INTEGER",
+    INT64: "BIGINT",
+    FLOAT: "DOUBLE",
+    TIME: "TIMESTAMPTZ",
+}
+
+
+def declared_types(feed_type: FeedType) -> dict[str, str]:
+    """SQL types of a feed type's columns, so that the lake types them as declared rather than by
+    their first values (Caltrain's trip_id "124" is text, not a number)."""
+    return {f.name: SQL_TYPES[f.type] for f in SCHEMAS[feed_type]}
 
 
 # -- the spec ------------------------------------------------------------------------------------
@@ -464,7 +485,7 @@ def feed_table(message: rt.FeedMessage, feed_type: FeedType, origin: str) -> Dec
     built = ROW_BUILDERS[feed_type](message)
     if message.entity and not built.rows and not built.bad:
         log.warning(
-            "%s: %d entities, none holds a %s: is feed_type %s right?",
+            "%s: none of its %d entities has the `%s` field: is feed_type %s right?",
             origin, len(message.entity), ENTITY_FIELD[feed_type], feed_type,
         )  # fmt: skip
     table = pa.Table.from_pylist(built.rows, schema=SCHEMAS[feed_type])
@@ -581,4 +602,12 @@ class GtfsRealtimeConnector(Connector[GtfsRealtimeSpec]):
         if feed_type is None:
             # ``auto`` and nothing to tell the type by (an empty feed before any other): no rows.
             return Decoded(table=pa.table({}))
-        return feed_table(message, feed_type, payload.origin)
+        table = self.config.table
+        part = TablePart(
+            suffix="",  # the connector's own table
+            decoded=feed_table(message, feed_type, payload.origin),
+            primary_key=list(table.primary_key),
+            event_time=table.event_time,
+            declared=declared_types(feed_type),
+        )
+        return Decoded(table=pa.table({}), parts=[part])

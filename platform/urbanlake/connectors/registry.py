@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import logging
 from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -22,10 +23,14 @@ from urbanlake.core.secrets import resolve
 from urbanlake.core.spec import ConnectorConfig
 from urbanlake.core.yamlsource import LocatedDocument, load_located
 
+log = logging.getLogger(__name__)
 GROUP = "urbanlake.connectors"
 BUILTINS = {
     "file": "urbanlake.connectors.file:FileConnector",
     "http": "urbanlake.connectors.http:HttpConnector",
+    "gtfs_static": "urbanlake.connectors.gtfs_static:GtfsStaticConnector",
+    "gtfs_realtime": "urbanlake.connectors.gtfs_realtime:GtfsRealtimeConnector",
+    "gbfs": "urbanlake.connectors.gbfs:GbfsConnector",
 }
 
 
@@ -43,7 +48,14 @@ def connector_types() -> dict[str, type[Connector[Any]]]:
     found: dict[str, str] = dict(BUILTINS)
     for ep in entry_points(group=GROUP):
         found[ep.name] = ep.value
-    return {name: _load(target) for name, target in sorted(found.items())}
+    types: dict[str, type[Connector[Any]]] = {}
+    for name, target in sorted(found.items()):
+        try:
+            types[name] = _load(target)
+        except (ImportError, AttributeError, TypeError) as exc:
+            # A broken plugin must not take the built-in types down with it.
+            log.warning("connector type %r (%s) cannot be loaded: %s", name, target, exc)
+    return types
 
 
 def connector_type(name: str) -> type[Connector[Any]]:

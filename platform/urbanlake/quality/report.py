@@ -54,7 +54,13 @@ def dataset_status(
     scores = quality_scores(lake)
     now = datetime.now(UTC)
     out = []
-    names = [c.table_name for c in configs] + sorted(set(stats) - {c.table_name for c in configs})
+    # A multi-table source (GTFS, GBFS) shows as its tables, <name>_<part>, not as itself.
+    configured = [
+        c.table_name
+        for c in configs
+        if c.table_name in stats or not any(n.startswith(f"{c.table_name}_") for n in stats)
+    ]
+    names = configured + sorted(set(stats) - set(configured))
     by_name = {c.table_name: c for c in configs}
     for name in names:
         stat = stats.get(name)
