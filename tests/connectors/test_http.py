@@ -609,13 +609,12 @@ def test_docs_examples_are_valid(tmp_path: Path) -> None:
         encoding="utf-8"
     )
     blocks = re.findall(r"```yaml\n(.*?)```", page, flags=re.DOTALL)
-    full, styles = blocks
-    path = tmp_path / "parking_occupancy.yaml"
-    path.write_text(full, encoding="utf-8")
-
-    parsed, problems = validate_document(load_located(path))
-
-    assert problems == [] and parsed is not None
+    full, styles, *examples = blocks
+    for index, config in enumerate([full, *examples]):
+        path = tmp_path / f"example_{index}.yaml"
+        path.write_text(config, encoding="utf-8")
+        parsed, problems = validate_document(load_located(path))
+        assert problems == [] and parsed is not None, problems
     for line in styles.strip().splitlines():
         pagination = yaml.safe_load(line)["pagination"]
         HttpSpec.model_validate(
