@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qsl, unquote, urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 import orjson
@@ -32,28 +32,28 @@ import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
 from urbanlake.connectors.base import (
-    Connector,
     ConnectorContext,
     Decoded,
     Payload,
-    SourceSpec,
     TablePart,
 )
 from urbanlake.connectors.http import (
-    LENIENT_STAND_IN,
     SECRET_HEADER,
-    literal_secrets,
     with_params,
 )
-from urbanlake.connectors.http_client import HttpClient
+from urbanlake.connectors.remote import (
+    RemoteConnector,
+    RemoteSpecChecks,
+    check_location,
+    is_remote,
+    query_params,
+)
 from urbanlake.core.errors import (
     BadRecord,
-    ConfigError,
-    ConfigProblem,
     DecodeError,
     FatalSourceError,
 )
-from urbanlake.core.secrets import ENV_REF, mask
+from urbanlake.core.secrets import mask
 from urbanlake.core.spec import ConnectorConfig
 
 log = logging.getLogger(__name__)
@@ -209,35 +209,7 @@ def declared_types(table: Table) -> dict[str, str]:
 # -- the spec ------------------------------------------------------------------------------------
 
 
-def _came_from_reference(value: str) -> bool:
-    # The same test as the http type's: the spec sees values after ``${NAME}`` was resolved.
-    return bool(ENV_REF.search(value) or LENIENT_STAND_IN.search(value)) or mask(value) != value
-
-
-def _is_remote(url: str) -> bool:
-    return urlsplit(url).scheme in ("http", "https")
-
-
-def _query_params(url: str) -> dict[str, str]:
-    return dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
-
-
-def _check_location(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme in ("http", "https"):
-        if not parts.netloc:
-            raise ValueError(f"'{mask(value)}' has no host")
-        problems = literal_secrets({}, _query_params(value), _came_from_reference)
-        if problems:
-            raise ValueError("; ".join(message for _, message in problems))
-    elif parts.scheme not in ("", "file"):
-        raise ValueError(f"'{mask(value)}' is not an http://, https:// or file:// URL, nor a path")
-    elif not value.strip():
-        raise ValueError("must not be empty")
-    return value
-
-
-class GbfsSpec(SourceSpec):
+class GbfsSpec(RemoteSpecChecks):
     type: Literal["gbfs"] = "gbfs"
     url: str = Field(
         description="the auto-discovery gbfs.json: http(s):// URL, file:// URL or a path "
@@ -259,15 +231,10 @@ class GbfsSpec(SourceSpec):
         default_factory=dict, description="request headers for http(s) URLs; secrets as ${ENV}"
     )
 
-    @field_validator("url")
-    @classmethod
-    def check_url(cls, value: str) -> str:
-        return _check_location(value)
-
     @field_validator("feeds_base")
     @classmethod
     def check_feeds_base(cls, value: str | None) -> str | None:
-        return None if value is None else _check_location(value)
+        return None if value is None else check_location(value)
 
     @field_validator("feeds")
     @classmethod
@@ -276,17 +243,9 @@ class GbfsSpec(SourceSpec):
             raise ValueError("must name at least one feed; leave it out to load every feed")
         return value
 
-    @field_validator("headers")
-    @classmethod
-    def secret_headers_are_references(cls, value: dict[str, str]) -> dict[str, str]:
-        problems = literal_secrets(value, {}, _came_from_reference)
-        if problems:
-            raise ValueError("; ".join(message for _, message in problems))
-        return value
-
     @model_validator(mode="after")
     def headers_need_http(self) -> GbfsSpec:
-        if self.headers and not (_is_remote(self.url) or _is_remote(self.feeds_base or "")):
+        if self.headers and not (is_remote(self.url) or is_remote(self.feeds_base or "")):
             raise ValueError("headers apply to http:// and https:// URLs only")
         return self
 
@@ -644,45 +603,20 @@ def next_due(kept: dict[str, Any]) -> datetime | None:
     return start + timedelta(seconds=int(kept.get("ttl") or 0))
 
 
-class GbfsConnector(Connector[GbfsSpec]):
+class GbfsConnector(RemoteConnector[GbfsSpec]):
     """A GBFS system: one payload per feed file fetched, each filling its own table."""
 
     type_name = "gbfs"
+    url_fields = ("url", "feeds_base")
     spec_model = GbfsSpec
     example = {"type": "gbfs", "url": "https://gbfs.bikes.example/gbfs.json", "language": "en"}
 
     def __init__(self, spec: GbfsSpec, config: ConnectorConfig, context: ConnectorContext):
         super().__init__(spec, config, context)
-        self._client: HttpClient | None = None
         self._state: dict[str, Any] = {}
         # Documents parsed in ``fetch`` (to read their envelope), kept for ``decode`` with the
         # payload itself, so that its id cannot be reused while the entry lives.
         self._parsed: dict[int, tuple[Payload, Table, dict[str, Any]]] = {}
-        raw = config.source  # as written: a reference is still a reference here
-        params: dict[str, str] = {}
-        for name in ("url", "feeds_base"):
-            if isinstance(raw.get(name), str):
-                params.update(_query_params(raw[name]))
-        literal = literal_secrets(raw.get("headers") or {}, params, ENV_REF.search)
-        if literal:
-            where = str(config.path or config.table_name)
-            raise ConfigError(
-                [
-                    ConfigProblem(where, None, "source.url" if f == "params" else f"source.{f}", m)
-                    for f, m in literal
-                ]
-            )
-
-    @property
-    def client(self) -> HttpClient:
-        if self._client is None:
-            self._client = HttpClient(self.context.settings.http)
-        return self._client
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
 
     # -- fetching ------------------------------------------------------------------------------
 
@@ -763,7 +697,7 @@ class GbfsConnector(Connector[GbfsSpec]):
         for name in sorted(set(listed) - set(TABLE_OF_FEED)):
             log.debug("%s: feed %s has no table here; not loaded", origin, name)
         feeds = {
-            name: urljoin(url, link) if _is_remote(url) else link
+            name: urljoin(url, link) if is_remote(url) else link
             for name, link in listed.items()
             if name in TABLE_OF_FEED
         }
@@ -783,21 +717,21 @@ class GbfsConnector(Connector[GbfsSpec]):
     def _location(self, name: str, listed_url: str) -> str:
         """Where feed ``name`` is read: from ``feeds_base``, beside a local gbfs.json, or its URL."""
         base = self.spec.feeds_base
-        if base is None and not _is_remote(self.spec.url):
+        if base is None and not is_remote(self.spec.url):
             # A local gbfs.json is a snapshot folder: its listed URLs are the publisher's.
             return str(self._path(self.spec.url).parent / f"{name}.json")
         if base is None:
             location = listed_url
-        elif _is_remote(base):
+        elif is_remote(base):
             parts = urlsplit(base)
             folder = parts._replace(path=parts.path.rstrip("/") + "/", query="").geturl()
-            location = with_params(urljoin(folder, f"{name}.json"), _query_params(base))
+            location = with_params(urljoin(folder, f"{name}.json"), query_params(base))
         else:
             return str(self._path(base) / f"{name}.json")
-        if _is_remote(location) and _same_origin(location, self.spec.url):
+        if is_remote(location) and _same_origin(location, self.spec.url):
             # Parameters of the discovery URL (an API key) that a feed URL leaves out.
-            present = _query_params(location)
-            missing = {k: v for k, v in _query_params(self.spec.url).items() if k not in present}
+            present = query_params(location)
+            missing = {k: v for k, v in query_params(self.spec.url).items() if k not in present}
             location = with_params(location, missing)
         return location
 
@@ -807,7 +741,7 @@ class GbfsConnector(Connector[GbfsSpec]):
 
     def _read(self, location: str) -> tuple[bytes, str, str | None]:
         """A file's bytes, its URL or path (secrets not masked) and its media type."""
-        if _is_remote(location):
+        if is_remote(location):
             response = self.client.get(location, headers=self._headers_for(location))
             return response.content, str(response.url), response.headers.get("Content-Type")
         path = self._path(location)
@@ -819,7 +753,7 @@ class GbfsConnector(Connector[GbfsSpec]):
             raise FatalSourceError(f"{path}: is a folder, not a GBFS file") from None
 
     def _headers_for(self, url: str) -> dict[str, str]:
-        configured = [u for u in (self.spec.url, self.spec.feeds_base) if u and _is_remote(u)]
+        configured = [u for u in (self.spec.url, self.spec.feeds_base) if u and is_remote(u)]
         if any(_same_origin(url, u) for u in configured):
             return dict(self.spec.headers)
         # A feed on another host gets no credentials, as browsers and httpx do on redirects.

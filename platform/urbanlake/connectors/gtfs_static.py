@@ -24,32 +24,31 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from urbanlake.connectors.base import (
-    Connector,
     ConnectorContext,
     Decoded,
     Payload,
-    SourceSpec,
     TablePart,
 )
-from urbanlake.connectors.http import LENIENT_STAND_IN, literal_secrets
-from urbanlake.connectors.http_client import HttpClient
+from urbanlake.connectors.remote import (
+    RemoteConnector,
+    RemoteSpecChecks,
+    is_remote,
+)
 from urbanlake.core.errors import (
     BadRecord,
-    ConfigError,
-    ConfigProblem,
     DecodeError,
     FatalSourceError,
 )
-from urbanlake.core.secrets import ENV_REF, mask
+from urbanlake.core.secrets import mask
 from urbanlake.core.spec import ConnectorConfig
 
 log = logging.getLogger(__name__)
@@ -136,20 +135,7 @@ NOT_A_NAME = re.compile(r"[^a-z0-9_]+")
 # -- the spec ------------------------------------------------------------------------------------
 
 
-def _came_from_reference(value: str) -> bool:
-    # As in the http type: the spec sees values after ``${NAME}`` was resolved (or stood in for).
-    return bool(ENV_REF.search(value) or LENIENT_STAND_IN.search(value)) or mask(value) != value
-
-
-def _is_remote(url: str) -> bool:
-    return urlsplit(url).scheme in ("http", "https")
-
-
-def _query_params(url: str) -> dict[str, str]:
-    return dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
-
-
-class GtfsStaticSpec(SourceSpec):
+class GtfsStaticSpec(RemoteSpecChecks):
     type: Literal["gtfs_static"] = "gtfs_static"
     url: str = Field(
         description="http(s):// URL, file:// URL or a path relative to the project of the feed's "
@@ -159,35 +145,9 @@ class GtfsStaticSpec(SourceSpec):
         default_factory=dict, description="request headers for http(s) URLs; secrets as ${ENV}"
     )
 
-    @field_validator("url")
-    @classmethod
-    def check_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme in ("http", "https"):
-            if not parts.netloc:
-                raise ValueError(f"'{mask(value)}' has no host")
-            problems = literal_secrets({}, _query_params(value), _came_from_reference)
-            if problems:
-                raise ValueError("; ".join(message for _, message in problems))
-        elif parts.scheme not in ("", "file"):
-            raise ValueError(
-                f"'{mask(value)}' is not an http://, https:// or file:// URL, nor a path"
-            )
-        elif not value.strip():
-            raise ValueError("must not be empty")
-        return value
-
-    @field_validator("headers")
-    @classmethod
-    def secret_headers_are_references(cls, value: dict[str, str]) -> dict[str, str]:
-        problems = literal_secrets(value, {}, _came_from_reference)
-        if problems:
-            raise ValueError("; ".join(message for _, message in problems))
-        return value
-
     @model_validator(mode="after")
     def headers_need_http(self) -> GtfsStaticSpec:
-        if self.headers and not _is_remote(self.url):
+        if self.headers and not is_remote(self.url):
             raise ValueError("headers apply to http:// and https:// URLs only")
         return self
 
@@ -591,7 +551,7 @@ def feed_info_state(tables: dict[str, pa.Table]) -> dict[str, Any]:
 # -- the connector -------------------------------------------------------------------------------
 
 
-class GtfsStaticConnector(Connector[GtfsStaticSpec]):
+class GtfsStaticConnector(RemoteConnector[GtfsStaticSpec]):
     """A GTFS Schedule zip: one payload per new feed version, one table per file."""
 
     type_name = "gtfs_static"
@@ -600,33 +560,9 @@ class GtfsStaticConnector(Connector[GtfsStaticSpec]):
 
     def __init__(self, spec: GtfsStaticSpec, config: ConnectorConfig, context: ConnectorContext):
         super().__init__(spec, config, context)
-        self._client: HttpClient | None = None
         self._previous_files: dict[str, list[str]] = {}
         # What ``decode`` learnt about the payload (feed info, orphans, files), for ``state_after``.
         self._learnt: tuple[Payload, dict[str, Any]] | None = None
-        raw = config.source  # as written: a reference is still a reference here
-        raw_url = raw.get("url")
-        params = _query_params(raw_url) if isinstance(raw_url, str) else {}
-        literal = literal_secrets(raw.get("headers") or {}, params, ENV_REF.search)
-        if literal:
-            where = str(config.path or config.table_name)
-            raise ConfigError(
-                [
-                    ConfigProblem(where, None, "source.url" if f == "params" else f"source.{f}", m)
-                    for f, m in literal
-                ]
-            )
-
-    @property
-    def client(self) -> HttpClient:
-        if self._client is None:
-            self._client = HttpClient(self.context.settings.http)
-        return self._client
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
 
     def fetch(self, state: dict[str, Any]) -> Iterator[Payload]:
         content, origin, media_type = self._read()
@@ -650,7 +586,7 @@ class GtfsStaticConnector(Connector[GtfsStaticSpec]):
     def _read(self) -> tuple[bytes, str, str | None]:
         """The zip's bytes, where they came from (secrets masked) and their media type."""
         url = self.spec.url
-        if _is_remote(url):
+        if is_remote(url):
             response = self.client.get(url, headers=self.spec.headers)
             return response.content, mask(str(response.url)), response.headers.get("Content-Type")
         path = Path(unquote(urlsplit(url).path) if url.startswith("file://") else url)
