@@ -18,9 +18,7 @@ import math
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import unquote, urlsplit
 
 import orjson
 import pyarrow as pa
@@ -44,9 +42,7 @@ from urbanlake.connectors.remote import (
 from urbanlake.core.errors import (
     BadRecord,
     DecodeError,
-    FatalSourceError,
 )
-from urbanlake.core.secrets import mask
 from urbanlake.core.spec import ConnectorConfig
 
 log = logging.getLogger(__name__)
@@ -506,20 +502,7 @@ class GtfsRealtimeConnector(RemoteConnector[GtfsRealtimeSpec]):
         yield payload
 
     def _read(self) -> tuple[bytes, str, str | None]:
-        """The feed's bytes, where they came from (secrets masked) and their media type."""
-        url = self.spec.url
-        if is_remote(url):
-            response = self.client.get(url, headers=self.spec.headers)
-            return response.content, mask(str(response.url)), response.headers.get("Content-Type")
-        path = Path(unquote(urlsplit(url).path) if url.startswith("file://") else url)
-        if not path.is_absolute():
-            path = self.context.settings.project_dir / path
-        try:
-            return path.read_bytes(), str(path), None
-        except FileNotFoundError:
-            raise FatalSourceError(f"{path}: no such file") from None
-        except IsADirectoryError:
-            raise FatalSourceError(f"{path}: is a folder, not a feed file") from None
+        return self.read_location(self.spec.url, "feed file")
 
     def feed_type_of(self, message: rt.FeedMessage, state: dict[str, Any]) -> FeedType | None:
         """The configured type; for ``auto`` the one kept in state, else the first entity's."""

@@ -22,9 +22,8 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any, Literal
-from urllib.parse import unquote, urlsplit
 
 import orjson
 import pyarrow as pa
@@ -46,9 +45,7 @@ from urbanlake.connectors.remote import (
 from urbanlake.core.errors import (
     BadRecord,
     DecodeError,
-    FatalSourceError,
 )
-from urbanlake.core.secrets import mask
 from urbanlake.core.spec import ConnectorConfig
 
 log = logging.getLogger(__name__)
@@ -584,20 +581,7 @@ class GtfsStaticConnector(RemoteConnector[GtfsStaticSpec]):
         )
 
     def _read(self) -> tuple[bytes, str, str | None]:
-        """The zip's bytes, where they came from (secrets masked) and their media type."""
-        url = self.spec.url
-        if is_remote(url):
-            response = self.client.get(url, headers=self.spec.headers)
-            return response.content, mask(str(response.url)), response.headers.get("Content-Type")
-        path = Path(unquote(urlsplit(url).path) if url.startswith("file://") else url)
-        if not path.is_absolute():
-            path = self.context.settings.project_dir / path
-        try:
-            return path.read_bytes(), str(path), None
-        except FileNotFoundError:
-            raise FatalSourceError(f"{path}: no such file") from None
-        except IsADirectoryError:
-            raise FatalSourceError(f"{path}: is a folder, not a GTFS zip") from None
+        return self.read_location(self.spec.url, "GTFS zip")
 
     def decode(self, payload: Payload) -> Decoded:
         files = open_feed(payload.content, payload.origin)

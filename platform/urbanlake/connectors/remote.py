@@ -4,15 +4,16 @@ never written into a config literally."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pydantic import field_validator
 
 from urbanlake.connectors.base import Connector, ConnectorContext, SourceSpec
 from urbanlake.connectors.http import LENIENT_STAND_IN, literal_secrets
 from urbanlake.connectors.http_client import HttpClient
-from urbanlake.core.errors import ConfigError, ConfigProblem
+from urbanlake.core.errors import ConfigError, ConfigProblem, FatalSourceError
 from urbanlake.core.secrets import ENV_REF, mask
 from urbanlake.core.spec import ConnectorConfig
 
@@ -92,6 +93,23 @@ class RemoteConnector(Connector[SpecT]):
                     for f, m in literal
                 ]
             )
+
+    def read_location(self, url: str, what: str = "feed file") -> tuple[bytes, str, str | None]:
+        """The bytes at ``url`` (http(s), ``file://`` or a path from the project), where they came
+        from (secrets masked) and their media type."""
+        if is_remote(url):
+            headers: dict[str, str] = getattr(self.spec, "headers", {})
+            response = self.client.get(url, headers=headers)
+            return response.content, mask(str(response.url)), response.headers.get("Content-Type")
+        path = Path(unquote(urlsplit(url).path) if url.startswith("file://") else url)
+        if not path.is_absolute():
+            path = self.context.settings.project_dir / path
+        try:
+            return path.read_bytes(), str(path), None
+        except FileNotFoundError:
+            raise FatalSourceError(f"{path}: no such file") from None
+        except IsADirectoryError:
+            raise FatalSourceError(f"{path}: is a folder, not a {what}") from None
 
     @property
     def client(self) -> HttpClient:
