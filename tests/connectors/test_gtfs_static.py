@@ -79,7 +79,7 @@ def count(lake: Lake, table: str, at: int | None = None) -> int:
 
 
 def test_the_type_is_registered() -> None:
-    # The lead registers built-in types (registry.BUILTINS and the pyproject entry point).
+    # Built-in types register in registry.BUILTINS and the pyproject entry point.
     assert "gtfs_static" in registry.BUILTINS
     assert registry.connector_type("gtfs_static") is GtfsStaticConnector
 
