@@ -268,7 +268,7 @@ def humanize_age(delta: Any) -> str:
 @app.command()
 def history(name: Annotated[str, typer.Argument(help="table as <domain>.<table>")]) -> None:
     """The table's snapshots, newest first, with row counts and the run that made each."""
-    from urbanlake.lakehouse.lake import TableRef
+    from urbanlake.lakehouse.records import TableRef
 
     try:
         lake = open_lake()

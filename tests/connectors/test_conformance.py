@@ -34,7 +34,8 @@ from urbanlake.connectors.registry import build_connector, connector_types, load
 from urbanlake.core.errors import ConfigProblem
 from urbanlake.core.settings import Settings
 from urbanlake.core.spec import ConnectorConfig
-from urbanlake.lakehouse.lake import PLATFORM, PLATFORM_TABLES, QUARANTINE_SUFFIX, Lake, TableRef
+from urbanlake.lakehouse.lake import Lake
+from urbanlake.lakehouse.records import PLATFORM, PLATFORM_TABLES, QUARANTINE_SUFFIX, TableRef
 from urbanlake.pipeline.run import ingest
 from urbanlake.sandbox import SandboxServer
 from urbanlake.sandbox.city import ZONE

@@ -43,7 +43,8 @@ from urbanlake.connectors.registry import validate_document
 from urbanlake.core.settings import Settings
 from urbanlake.core.spec import ConnectorConfig
 from urbanlake.core.yamlsource import load_located
-from urbanlake.lakehouse.lake import Lake, TableRef
+from urbanlake.lakehouse.lake import Lake
+from urbanlake.lakehouse.records import TableRef
 from urbanlake.pipeline.run import RunSummary, ingest
 
 SAMPLES = {

@@ -10,7 +10,8 @@ import pytest
 
 from tests.conftest import LakeTarget
 from urbanlake.core.spec import ConnectorConfig
-from urbanlake.lakehouse.lake import Lake, TableRef
+from urbanlake.lakehouse.lake import Lake
+from urbanlake.lakehouse.records import TableRef
 from urbanlake.pipeline.run import ingest
 
 BINS = TableRef("waste", "bins")
@@ -218,7 +219,7 @@ def test_several_tables_commit_in_one_snapshot_and_replace_keeps_history(
 ) -> None:
     import pyarrow as pa
 
-    from urbanlake.lakehouse.lake import CommitRequest
+    from urbanlake.lakehouse.records import CommitRequest
 
     def request(
         name: str, rows: list[dict[str, object]], batch: int, **extra: object

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import LakeTarget, _target
-from urbanlake.lakehouse.lake import Lake, TableRef
+from urbanlake.lakehouse.lake import Lake
+from urbanlake.lakehouse.records import TableRef
 
 READINGS = TableRef("environment", "readings")
 FILES, ROWS_PER_FILE, KILLS = 16, 200, 20

@@ -37,10 +37,8 @@ from urbanlake.connectors.base import (
     Payload,
     TablePart,
 )
-from urbanlake.connectors.http import (
-    SECRET_HEADER,
-    with_params,
-)
+from urbanlake.connectors.credentials import SECRET_HEADER
+from urbanlake.connectors.http import with_params
 from urbanlake.connectors.remote import (
     RemoteConnector,
     RemoteSpecChecks,

@@ -12,8 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
@@ -24,42 +23,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from urbanlake.connectors.base import Connector, ConnectorContext, Decoded, Payload, SourceSpec
+from urbanlake.connectors.base import ConnectorContext, Decoded, Payload, SourceSpec
+from urbanlake.connectors.credentials import SECRET_HEADER, came_from_reference, literal_secrets
 from urbanlake.connectors.formats import decode, guess_format
-from urbanlake.connectors.http_client import HttpClient
+from urbanlake.connectors.remote import RemoteConnector
 from urbanlake.core.errors import ConfigError, ConfigProblem, DecodeError, FatalSourceError
-from urbanlake.core.secrets import ENV_REF, mask
+from urbanlake.core.secrets import mask
 from urbanlake.core.spec import ConnectorConfig, parse_duration
 
 log = logging.getLogger(__name__)
 
 
-class _MaskSecrets(logging.Filter):
-    """Masks resolved secrets in log records: httpx logs every request's full URL, query included."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        masked = mask(message)
-        if masked != message:
-            record.msg, record.args = masked, None
-        return True
-
-
-# Belongs with the shared client (http_client.py); here until it moves, so that an ``api_key``
-# query parameter never reaches a log in clear.
-_HTTPX_LOG = logging.getLogger("httpx")
-if not any(isinstance(f, _MaskSecrets) for f in _HTTPX_LOG.filters):
-    _HTTPX_LOG.addFilter(_MaskSecrets())
-
-# Header names that carry credentials. Broad on purpose: a false alarm costs one ``${ENV}``
-# reference, a miss puts a credential in a file that is committed and published.
-SECRET_HEADER = re.compile(r"authori[sz]ation|cookie|token|key|secret|password", re.IGNORECASE)
-# Query parameters are named more loosely (``keyword``, ``sort_key``), so only the usual
-# credential names count.
-SECRET_PARAM = re.compile(
-    r"^(api[_-]?key|key|access[_-]?token|auth[_-]?token|token|secret|client[_-]?secret|password)$",
-    re.IGNORECASE,
-)
 # A number this large is an epoch in milliseconds: as seconds it would be after the year 5000.
 EPOCH_MS_THRESHOLD = 100_000_000_000
 
@@ -165,40 +139,6 @@ class Incremental(Strict):
         return parse_duration(self.lookback)
 
 
-# ``registry.validate_document`` resolves a source leniently before validating it, putting this
-# stand-in where a variable is not set (see ``core.secrets.resolve``).
-LENIENT_STAND_IN = re.compile(r"unset-[a-z_][a-z0-9_]*")
-
-
-def _came_from_reference(value: str) -> bool:
-    """Best guess, from a possibly resolved value, that it came from a ``${NAME}`` reference.
-
-    The spec model sees the source after ``${NAME}`` was replaced: by its value (which ``resolve``
-    registers and ``mask`` hides) or by a stand-in. ``HttpConnector`` checks the unresolved config
-    again before any request, where a reference is plain to see.
-    """
-    return bool(ENV_REF.search(value) or LENIENT_STAND_IN.search(value)) or mask(value) != value
-
-
-def literal_secrets(
-    headers: Mapping[str, Any], params: Mapping[str, Any], is_reference: Callable[[str], object]
-) -> list[tuple[str, str]]:
-    """(field, message) for each credential header or parameter whose value is not a reference."""
-    problems = [
-        ("headers", f"header '{name}' carries a credential, and secrets must be ${{ENV}} references: "
-                    f'write e.g. {name}: "Bearer ${{API_TOKEN}}" and set API_TOKEN in the environment')
-        for name, value in headers.items()
-        if SECRET_HEADER.search(name) and not (isinstance(value, str) and is_reference(value))
-    ]  # fmt: skip
-    problems += [
-        ("params", f"query parameter '{name}' carries a credential, and secrets must be ${{ENV}} references: "
-                   f'write e.g. {name}: "${{API_KEY}}" and set API_KEY in the environment')
-        for name, value in params.items()
-        if SECRET_PARAM.match(name) and not (isinstance(value, str) and is_reference(value))
-    ]  # fmt: skip
-    return problems
-
-
 class HttpSpec(SourceSpec):
     type: Literal["http"] = "http"
     url: str = Field(description="http(s):// URL of the first page; may hold ${ENV} references")
@@ -233,7 +173,7 @@ class HttpSpec(SourceSpec):
     @field_validator("headers")
     @classmethod
     def secret_headers_are_references(cls, value: dict[str, str]) -> dict[str, str]:
-        problems = literal_secrets(value, {}, _came_from_reference)
+        problems = literal_secrets(value, {}, came_from_reference)
         if problems:
             raise ValueError("; ".join(message for _, message in problems))
         return value
@@ -241,7 +181,7 @@ class HttpSpec(SourceSpec):
     @field_validator("params")
     @classmethod
     def secret_params_are_references(cls, value: dict[str, Any]) -> dict[str, Any]:
-        problems = literal_secrets({}, value, _came_from_reference)
+        problems = literal_secrets({}, value, came_from_reference)
         if problems:
             raise ValueError("; ".join(message for _, message in problems))
         return value
@@ -367,16 +307,16 @@ def _lookup(document: Any, path: str) -> Any:
     return node
 
 
-class HttpConnector(Connector[HttpSpec]):
+class HttpConnector(RemoteConnector[HttpSpec]):
     """An HTTP(S) API: one payload per page, through the platform's shared retrying client."""
 
     type_name = "http"
     spec_model = HttpSpec
     example = {"type": "http", "url": "https://api.city.example/v1/parking", "records_path": "data"}
+    written_params = ("params",)
 
     def __init__(self, spec: HttpSpec, config: ConnectorConfig, context: ConnectorContext):
         super().__init__(spec, config, context)
-        self._client: HttpClient | None = None
         self._state: dict[str, Any] = {}
         self._high: datetime | None = None
         self._last: Payload | None = None
@@ -384,12 +324,6 @@ class HttpConnector(Connector[HttpSpec]):
         # itself, so that its id cannot be reused while the entry lives).
         self._decoded: dict[int, tuple[Payload, Decoded]] = {}
         where = str(config.path or config.table_name)
-        raw = config.source  # as written: a reference is still a reference here
-        literal = literal_secrets(raw.get("headers") or {}, raw.get("params") or {}, ENV_REF.search)
-        if literal:
-            raise ConfigError(
-                [ConfigProblem(where, None, f"source.{f}", message) for f, message in literal]
-            )
         if spec.incremental and not self.event_field:
             message = "incremental needs the field with each record's event time: set it here or in table.event_time"
             raise ConfigError([ConfigProblem(where, None, "source.incremental.field", message)])
@@ -398,17 +332,6 @@ class HttpConnector(Connector[HttpSpec]):
     def event_field(self) -> str | None:
         incremental = self.spec.incremental
         return (incremental.field if incremental else None) or self.config.table.event_time
-
-    @property
-    def client(self) -> HttpClient:
-        if self._client is None:
-            self._client = HttpClient(self.context.settings.http)
-        return self._client
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
 
     # -- fetching ------------------------------------------------------------------------------
 

@@ -11,16 +11,15 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from pydantic import field_validator
 
 from urbanlake.connectors.base import Connector, ConnectorContext, SourceSpec
-from urbanlake.connectors.http import LENIENT_STAND_IN, literal_secrets
+from urbanlake.connectors.credentials import (
+    came_from_reference,
+    literal_secrets,
+    refuse_written_secrets,
+)
 from urbanlake.connectors.http_client import HttpClient
-from urbanlake.core.errors import ConfigError, ConfigProblem, FatalSourceError
-from urbanlake.core.secrets import ENV_REF, mask
+from urbanlake.core.errors import FatalSourceError
+from urbanlake.core.secrets import mask
 from urbanlake.core.spec import ConnectorConfig
-
-
-def came_from_reference(value: str) -> bool:
-    """A spec sees values after ``${NAME}`` was resolved (or stood in for): was this one?"""
-    return bool(ENV_REF.search(value) or LENIENT_STAND_IN.search(value)) or mask(value) != value
 
 
 def is_remote(url: str) -> bool:
@@ -70,7 +69,8 @@ SpecT = TypeVar("SpecT", bound=SourceSpec)
 class RemoteConnector(Connector[SpecT]):
     """A connector reading URLs through one lazily created, shared-policy ``HttpClient``."""
 
-    url_fields: tuple[str, ...] = ("url",)
+    url_fields: tuple[str, ...] = ("url",)  # source fields holding URLs (with query parameters)
+    written_params: tuple[str, ...] = ()  # source fields holding query parameters
 
     def __init__(self, spec: SpecT, config: ConnectorConfig, context: ConnectorContext):
         super().__init__(spec, config, context)
@@ -78,21 +78,15 @@ class RemoteConnector(Connector[SpecT]):
         self.refuse_written_secrets(config)
 
     def refuse_written_secrets(self, config: ConnectorConfig) -> None:
-        """Check the config as written (a reference is still a reference there), before any request."""
+        """No credential written literally in the config: in headers, URLs or ``params``."""
         raw: dict[str, Any] = config.source
-        params: dict[str, str] = {}
+        params: dict[str, Any] = {}
         for name in self.url_fields:
             if isinstance(raw.get(name), str):
                 params.update(query_params(raw[name]))
-        literal = literal_secrets(raw.get("headers") or {}, params, ENV_REF.search)
-        if literal:
-            where = str(config.path or config.table_name)
-            raise ConfigError(
-                [
-                    ConfigProblem(where, None, "source.url" if f == "params" else f"source.{f}", m)
-                    for f, m in literal
-                ]
-            )
+        for name in self.written_params:
+            params.update(raw.get(name) or {})
+        refuse_written_secrets(config, params)
 
     def read_location(self, url: str, what: str = "feed file") -> tuple[bytes, str, str | None]:
         """The bytes at ``url`` (http(s), ``file://`` or a path from the project), where they came

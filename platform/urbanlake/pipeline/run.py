@@ -27,8 +27,9 @@ from urbanlake.core.errors import DecodeError, SchemaConflict, SourceError, Urba
 from urbanlake.core.secrets import mask
 from urbanlake.core.settings import Settings
 from urbanlake.core.spec import ConnectorConfig
-from urbanlake.lakehouse.lake import CommitRequest, Lake, QuarantineRecord, TableRef
+from urbanlake.lakehouse.lake import Lake
 from urbanlake.lakehouse.normalize import ROW
+from urbanlake.lakehouse.records import CommitRequest, QuarantineRecord, TableRef
 from urbanlake.quality.gate import check_batch, document_bytes
 from urbanlake.quality.suite import Suite, suite_for
 

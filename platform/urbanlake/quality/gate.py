@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 
 from urbanlake.core.settings import Settings
 from urbanlake.core.spec import parse_duration
-from urbanlake.lakehouse.lake import QuarantineRecord
+from urbanlake.lakehouse.records import QuarantineRecord
 from urbanlake.quality.suite import Suite
 
 ROW = "__row"
