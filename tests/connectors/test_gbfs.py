@@ -29,12 +29,11 @@ from tests.gbfs_feeds import (
 )
 from urbanlake.connectors import registry
 from urbanlake.connectors.base import ConnectorContext, Payload
-from urbanlake.connectors.gbfs import (
+from urbanlake.connectors.gbfs import GbfsConnector, GbfsSpec
+from urbanlake.connectors.gbfs_documents import (
     SCHEMAS,
     TABLES,
     BadValue,
-    GbfsConnector,
-    GbfsSpec,
     as_bool,
     as_time,
     localized,

@@ -28,7 +28,8 @@ from tests.gtfs_feeds import (
 )
 from urbanlake.connectors import registry
 from urbanlake.connectors.base import ConnectorContext
-from urbanlake.connectors.gtfs_static import GtfsStaticConnector, GtfsStaticSpec, read_gtfs_file
+from urbanlake.connectors.gtfs_files import read_gtfs_file
+from urbanlake.connectors.gtfs_static import GtfsStaticConnector, GtfsStaticSpec
 from urbanlake.core.errors import ConfigError
 from urbanlake.core.spec import ConnectorConfig
 from urbanlake.lakehouse.lake import Lake
