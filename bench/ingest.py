@@ -26,7 +26,6 @@ import importlib.util
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
     PYTHON,
-    VENV_BIN,
+    URBANLAKE,
     Measurement,
     ProcessRun,
     engine,
@@ -46,8 +45,10 @@ from common import (
     format_table,
     machine,
     parquet_rows,
+    prepare_lake,
     ratio,
     run_measured,
+    urbanlake_sql,
     write_results,
 )
 
@@ -68,7 +69,6 @@ DECLARED_TYPES = {
     "sensor_id": "string", "ts": "timestamp", "value": "double", "unit": "string",
     "status": "string", "lat": "double", "lon": "double",
 }  # fmt: skip
-URBANLAKE = str(VENV_BIN / "urbanlake") if (VENV_BIN / "urbanlake").exists() else "urbanlake"
 
 
 # -- the work done inside a measured child process ------------------------------------------------
@@ -212,15 +212,7 @@ class Bench:
         self, m: Measurement, project: Path, source: Path, label: str, load: float, typed: bool
     ) -> bool:
         make_project(project, source, typed)
-        # A city ingests into a lake that exists: create it (catalog, platform tables, DuckDB
-        # extensions installed from their wheels) before the clock starts. That one-time set-up
-        # costs about 0.7 s on a new project and is not part of any later ingest.
-        subprocess.run(
-            [URBANLAKE, "--project", str(project), "tables"],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+        prepare_lake(project)
         run = run_measured(
             [URBANLAKE, "--project", str(project), "ingest", "--all"],
             timeout=self.timeout,
@@ -268,22 +260,6 @@ def make_project(folder: Path, source: Path, declare_types: bool = False) -> Non
             f"  {k}: {{type: {v}}}\n" for k, v in DECLARED_TYPES.items()
         )
     (folder / "connectors" / "bench" / "readings.yaml").write_text(config)
-
-
-def urbanlake_sql(project: Path, query: str) -> list[list[str]]:
-    """Rows of ``urbanlake sql QUERY --format csv`` (simple values only: split on commas)."""
-    done = subprocess.run(
-        [URBANLAKE, "--project", str(project), "sql", query, "--format", "csv"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if done.returncode != 0:
-        raise SystemExit(
-            f"BENCH FAILED: urbanlake sql {query!r} exited {done.returncode}: {done.stderr.strip()}"
-        )
-    lines = [line for line in done.stdout.splitlines() if line.strip()]
-    return [[cell.strip('"') for cell in line.split(",")] for line in lines[1:]]
 
 
 def _finished(m: Measurement, run: ProcessRun, label: str, load: float) -> bool:

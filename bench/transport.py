@@ -38,7 +38,6 @@ import json
 import os
 import pstats
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,20 +51,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
     PYTHON,
-    VENV_BIN,
+    URBANLAKE,
     Measurement,
     ProcessRun,
     engine,
     fmt,
     format_table,
     machine,
+    prepare_lake,
     ratio,
     run_measured,
+    urbanlake_sql,
     write_results,
 )
 
 HERE = Path(__file__).resolve()
-URBANLAKE = str(VENV_BIN / "urbanlake") if (VENV_BIN / "urbanlake").exists() else "urbanlake"
 PATHS = {"rt": "GTFS-RT", "static": "GTFS static"}
 TOOLS = {
     "floor": "floor (parse alone, in process)",
@@ -476,33 +476,6 @@ def make_project(folder: Path, path_name: str, source: Path) -> None:
         config = f"name: schedule\ndomain: bench\nsource: {{type: gtfs_static, url: {json.dumps(str(source))}}}\n"
         name = "schedule"
     (folder / "connectors" / "bench" / f"{name}.yaml").write_text(config)
-
-
-def prepare_lake(project: Path) -> None:
-    # A city ingests into a lake that exists: catalog, platform tables and DuckDB extensions are
-    # set up before the clock starts, as in bench/ingest.py.
-    subprocess.run(
-        [URBANLAKE, "--project", str(project), "tables"],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-
-
-def urbanlake_sql(project: Path, query: str) -> list[list[str]]:
-    """Rows of ``urbanlake sql QUERY --format csv`` (simple values only: split on commas)."""
-    done = subprocess.run(
-        [URBANLAKE, "--project", str(project), "sql", query, "--format", "csv"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if done.returncode != 0:
-        raise SystemExit(
-            f"BENCH FAILED: urbanlake sql {query!r} exited {done.returncode}: {done.stderr.strip()}"
-        )
-    lines = [line for line in done.stdout.splitlines() if line.strip()]
-    return [[cell.strip('"') for cell in line.split(",")] for line in lines[1:]]
 
 
 def expected_tables(path_name: str, counts: dict[str, int]) -> dict[str, int]:
