@@ -244,7 +244,7 @@ def tables() -> None:
     table = Table(title="Tables")
     for column in ("table", "rows", "quarantined", "last commit", "freshness"):
         table.add_column(column, justify="right" if column in ("rows", "quarantined") else "left")
-    for stat in lake.table_stats():
+    for stat in lake.reader.table_stats():
         last = stat.last_commit
         age = humanize_age(now - last) if last else "never"
         table.add_row(
@@ -273,9 +273,9 @@ def history(name: Annotated[str, typer.Argument(help="table as <domain>.<table>"
     try:
         lake = open_lake()
         ref = TableRef.parse(name)
-        if not lake.exists(ref):
+        if not lake.reader.exists(ref):
             fail(f"no table {name}; `urbanlake tables` lists them")
-        snapshots = lake.snapshots(ref)
+        snapshots = lake.reader.snapshots(ref)
     except UrbanLakeError as exc:
         fail(str(exc))
     table = Table(title=f"History of {name}  (query one: SELECT … FROM {name} AT (VERSION => n))")
@@ -310,7 +310,7 @@ def status() -> None:
         table.add_column(
             column, justify="right" if column in ("rows", "quarantined", "quality") else "left"
         )
-    for st in dataset_status(lake, configs, settings()):
+    for st in dataset_status(lake.reader, configs, settings()):
         fresh = (
             "-" if st.max_age is None else ("[red]STALE[/red]" if st.stale else "[green]ok[/green]")
         )
@@ -340,12 +340,12 @@ def quality(
         from urbanlake.quality.docs import build_docs
 
         try:
-            index = build_docs(lake, settings())
+            index = build_docs(lake.reader, settings())
         except UrbanLakeError as exc:
             fail(str(exc))
         console.print(f"Data Docs written: {index}")
         return
-    latest = latest_results(lake, dataset)
+    latest = latest_results(lake.reader, dataset)
     if not latest:
         fail(
             f"no quality results for {dataset}: does its connector have a quality suite, and has it run?"
@@ -375,7 +375,7 @@ def quality(
     history = Table(title="Trend over recent runs")
     for column in ("run", "validated", "batches", "passed", "failed", "rows quarantined"):
         history.add_column(column)
-    for r in trend(lake, dataset, runs):
+    for r in trend(lake.reader, dataset, runs):
         history.add_row(r["run_id"], f"{r['validated_at']:%Y-%m-%d %H:%M:%S}", str(r["batches"]), str(r["passed"]),
                         str(r["failed"]), f"{r['quarantined'] or 0:,}")  # fmt: skip
     console.print(history)

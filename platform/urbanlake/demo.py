@@ -185,7 +185,7 @@ def run_demo(settings: Settings, console: Console, keep_serving: bool = False) -
             table = Table(title="Loaded datasets")
             for column in ("table", "rows", "quarantined", "quality", "freshness SLA"):
                 table.add_column(column, justify="left" if column == "table" else "right")
-            for st in dataset_status(lake, configs, settings):
+            for st in dataset_status(lake.reader, configs, settings):
                 table.add_row(st.name, f"{st.rows:,}", f"{st.quarantined:,}",
                               f"{st.quality_score:.0%}" if st.quality_score is not None else "-",
                               "STALE" if st.stale else "ok" if st.max_age else "-")  # fmt: skip

@@ -35,7 +35,8 @@ from urbanlake.core.errors import ConfigProblem
 from urbanlake.core.settings import Settings
 from urbanlake.core.spec import ConnectorConfig
 from urbanlake.lakehouse.lake import Lake
-from urbanlake.lakehouse.records import PLATFORM, PLATFORM_TABLES, QUARANTINE_SUFFIX, TableRef
+from urbanlake.lakehouse.records import QUARANTINE_SUFFIX, TableRef
+from urbanlake.lakehouse.schema import PLATFORM, PLATFORM_TABLES
 from urbanlake.pipeline.run import ingest
 from urbanlake.sandbox import SandboxServer
 from urbanlake.sandbox.city import ZONE

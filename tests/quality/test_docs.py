@@ -57,7 +57,7 @@ def test_docs_show_each_failed_expectation_by_name(local_lake: LakeTarget) -> No
     (run_id,) = ingest_batches(local_lake, "a")
     settings = local_lake.settings()
     with Lake.open(settings) as lake:
-        index = Path(build_docs(lake, settings))
+        index = Path(build_docs(lake.reader, settings))
     assert index == Path(settings.lake_uri) / "docs" / "index.html"
     assert index.is_file() and "transport.vehicles" in index.read_text()
     (page,) = validation_pages(index.parent)
@@ -86,7 +86,7 @@ def test_quality_docs_command_then_only_the_newest_batches(local_lake: LakeTarge
     docs = index.parent
     assert [p.parent.parent.name for p in validation_pages(docs)] == sorted([older, newer])
     with Lake.open(settings) as lake:
-        build_docs(lake, settings, limit=1)
+        build_docs(lake.reader, settings, limit=1)
     assert [p.parent.parent.name for p in validation_pages(docs)] == [newer]
     assert newer in index.read_text() and older not in index.read_text()
 
@@ -94,7 +94,7 @@ def test_quality_docs_command_then_only_the_newest_batches(local_lake: LakeTarge
 def test_no_results_yet_is_not_found(local_lake: LakeTarget) -> None:
     settings = local_lake.settings()
     with Lake.open(settings) as lake, pytest.raises(NotFound, match="no validation results"):
-        build_docs(lake, settings)
+        build_docs(lake.reader, settings)
 
 
 @pytest.mark.s3
@@ -113,9 +113,9 @@ def test_docs_of_an_s3_lake_are_uploaded_as_web_pages(
         return sorted(o["Key"] for o in listed.get("Contents", []) if o["Key"].endswith(".html"))
 
     with Lake.open(settings) as lake:
-        assert build_docs(lake, settings) == f"{settings.lake_uri}/docs/index.html"
+        assert build_docs(lake.reader, settings) == f"{settings.lake_uri}/docs/index.html"
         assert len(pages()) == 2
-        build_docs(lake, settings, limit=1)
+        build_docs(lake.reader, settings, limit=1)
     (key,) = pages()
     assert f"/{newer}/" in key
     page = client.get_object(Bucket=bucket, Key=key)

@@ -1,56 +1,25 @@
-"""The lakehouse interface the rest of the platform uses: commit a batch with its state, read a
-table at a snapshot, list snapshots, table statistics. DuckDB is touched only below here.
+"""The lakehouse interface the rest of the platform uses: one open lake, its write side
+(``LakeWriter``) and its read side (``self.reader``, a ``LakeReader``). DuckDB is touched only
+below here.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from urbanlake.core.errors import NotFound
 from urbanlake.core.settings import Settings
-from urbanlake.lakehouse.connection import LAKE, open_connection, sql_string
-from urbanlake.lakehouse.normalize import ROW, Normalized, normalize, quote
-from urbanlake.lakehouse.raw import RawStore
-from urbanlake.lakehouse.records import (
-    COMMIT_RETRIES,
-    KEY_ISSUES,
-    PLATFORM,
-    PLATFORM_TABLES,
-    QUARANTINE_COLUMNS,
-    QUARANTINE_SUFFIX,
-    CommitRequest,
-    CommitResult,
-    TableRef,
-    TableStats,
-)
+from urbanlake.lakehouse.connection import open_connection
+from urbanlake.lakehouse.reader import at_clause
+from urbanlake.lakehouse.records import TableRef, TableStats
+from urbanlake.lakehouse.writer import LakeWriter
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _is_conflict(exc: duckdb.Error) -> bool:
-    text = str(exc).lower()
-    return "conflict" in text or "database is locked" in text or "could not serialize" in text
-
-
-class Lake:
+class Lake(LakeWriter):
     """One open lakehouse: a DuckDB connection with the DuckLake catalog attached."""
-
-    def __init__(self, settings: Settings, con: duckdb.DuckDBPyConnection):
-        self.settings = settings
-        self.con = con
-        self.raw = RawStore(settings)
-        # Column types as last seen; refreshed inside every commit, where correctness matters.
-        self._types: dict[TableRef, dict[str, str]] = {}
-        self._predicted_snapshot: int | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> Lake:
@@ -71,428 +40,19 @@ class Lake:
         """The DuckDB connection: every table is ``<domain>.<table>``, the platform's in ``platform``."""
         return self.con
 
-    # -- writing -------------------------------------------------------------------------------
+    # The reads the CLI, the pipeline and analysts' scripts use most, kept on the lake itself.
 
-    def _retry(self, work: Any, *args: Any) -> Any:
-        """Run ``work`` in a transaction, again when another writer committed first."""
-        for attempt in range(COMMIT_RETRIES):
-            self.con.execute("BEGIN")
-            try:
-                result = work(*args)
-                self.con.execute("COMMIT")
-                return result
-            except duckdb.Error as exc:
-                self._rollback()
-                if not _is_conflict(exc) or attempt == COMMIT_RETRIES - 1:
-                    raise
-                time.sleep(0.05 * (2**attempt))
-            except BaseException:
-                self._rollback()
-                raise
-        raise AssertionError("unreachable")
-
-    def _rollback(self) -> None:
-        """Roll back if a transaction is still open (a failed COMMIT has already ended it)."""
-        with contextlib.suppress(duckdb.TransactionException):
-            self.con.execute("ROLLBACK")
-
-    def _create_platform_tables(self) -> None:
-        """Create the platform's own tables, and add columns a newer version introduced."""
-        existing = self._tables_in(PLATFORM)
-        if not existing:
-            self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {LAKE}.{PLATFORM}")
-        for name, columns in PLATFORM_TABLES.items():
-            if name not in existing:
-                self.con.execute(f"CREATE TABLE IF NOT EXISTS {LAKE}.{PLATFORM}.{name} ({columns})")
-                continue
-            have = self.column_types(TableRef(PLATFORM, name))
-            for column in columns.replace("\n", " ").split(","):
-                column_name, column_type = column.split()
-                if column_name not in have:
-                    self.con.execute(
-                        f"ALTER TABLE {LAKE}.{PLATFORM}.{name} ADD COLUMN {column_name} {column_type}"
-                    )
-
-    def _tables_in(self, schema: str) -> set[str]:
-        rows = self.con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ?",
-            [LAKE, schema],
-        ).fetchall()
-        return {r[0] for r in rows}
-
-    def column_types(self, table: TableRef) -> dict[str, str]:
-        """Column name → SQL type of an existing table (empty if it does not exist)."""
-        rows = self.con.execute(
-            "SELECT column_name, data_type FROM duckdb_columns() "
-            "WHERE database_name = ? AND schema_name = ? AND table_name = ? ORDER BY column_index",
-            [LAKE, table.domain, table.name],
-        ).fetchall()
-        return {name: kind for name, kind in rows}
-
-    def prepare_batch(
-        self,
-        table: TableRef,
-        incoming: pa.Table,
-        declared: dict[str, str],
-        loose: set[str],
-        timezone: str,
-    ) -> Normalized:
-        """Cast a decoded batch to the table's types; raises ``SchemaConflict`` on a type change."""
-        if not self._types.get(table):
-            self._types[table] = self.column_types(table)
-        return normalize(self.con, incoming, self._types[table], declared, loose, timezone)
-
-    def commit_batch(self, request: CommitRequest) -> CommitResult:
-        """Rows, quarantined rows, connector state and the payload record in one snapshot.
-
-        Rows whose primary key is already in the table are skipped (idempotent replays); the
-        look-up is limited to the batch's key (or event-time) range so file statistics prune it.
-        """
-        return self.commit_batches([request])[0]
-
-    def commit_batches(self, requests: list[CommitRequest]) -> list[CommitResult]:
-        """Several tables' batches from one payload (a GTFS zip's files) in one snapshot."""
-        views: list[tuple[str, str | None, pa.Table | None]] = []
-        try:
-            for i, request in enumerate(requests):
-                view = f"{ROW}_batch_{i}"
-                self.con.register(view, request.rows)
-                issues = None
-                if request.primary_key and request.rows.num_columns > 1:
-                    issues = self._find_key_issues(request, view)
-                issues_view = f"{KEY_ISSUES}_{i}" if issues is not None else None
-                if issues_view is not None:
-                    self.con.register(issues_view, issues)
-                views.append((view, issues_view, issues))
-            counts = self._retry(self._commit_all, requests, views)
-        finally:
-            for view, issues_view, _ in views:
-                self.con.unregister(view)
-                if issues_view is not None:
-                    self.con.unregister(issues_view)
-        snapshot = self.con.execute(f"SELECT id FROM {LAKE}.current_snapshot()").fetchone()
-        snapshot_id = snapshot[0] if snapshot else 0
-        predicted, self._predicted_snapshot = self._predicted_snapshot, None
-        if predicted is not None and predicted != snapshot_id:
-            for request in requests:
-                self._fix_quality_snapshot(request, snapshot_id)
-        return [CommitResult(snapshot_id, *c) for c in counts]
-
-    def _commit_all(
-        self, requests: list[CommitRequest], views: list[tuple[str, str | None, pa.Table | None]]
-    ) -> list[tuple[int, int, int, int]]:
-        when = _now()  # one moment for every table of the snapshot
-        counts = [
-            self._commit(request, *view, when)
-            for request, view in zip(requests, views, strict=True)
-        ]
-        first = requests[0]
-        datasets = [str(r.table) for r in requests]
-        info = {"run_id": first.run_id, "batch": first.batch, "dataset": datasets[0], "datasets": datasets,
-                "inserted": sum(c[0] for c in counts),
-                "inserted_by_dataset": {d: c[0] for d, c in zip(datasets, counts, strict=True)}}  # fmt: skip
-        self.con.execute(
-            f"CALL {LAKE}.set_commit_message('urbanlake', ?, extra_info => ?)",
-            [f"{first.connector} run {first.run_id} batch {first.batch}", json.dumps(info)],
-        )
-        return counts
-
-    def _fix_quality_snapshot(self, request: CommitRequest, snapshot_id: int) -> None:
-        """Another writer committed between our read and our commit: point the evidence at ours."""
-        self._retry(
-            lambda: self.con.execute(
-                f"UPDATE {LAKE}.{PLATFORM}.quality_results SET snapshot_id = ? "
-                "WHERE run_id = ? AND batch = ? AND dataset = ?",
-                [snapshot_id, request.run_id, request.batch, str(request.table)],
-            )
-        )
-
-    def _ensure_table(self, table: TableRef, view: str) -> bool:
-        """Create the table, or add the batch's new columns; True if it was created now."""
-        existing = self.column_types(table)
-        created = not existing
-        if not existing:
-            self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {LAKE}.{quote(table.domain)}")
-            self.con.execute(
-                f"CREATE TABLE {table.sql} AS SELECT * EXCLUDE ({ROW}) FROM {view} LIMIT 0"
-            )
-        else:
-            incoming = [
-                f.name
-                for f in self.con.execute(f"SELECT * EXCLUDE ({ROW}) FROM {view} LIMIT 0")
-                .arrow()
-                .schema
-            ]
-            missing = [name for name in incoming if name not in existing]
-            if missing:
-                kinds = dict(
-                    self.con.execute(
-                        f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {view})"
-                    ).fetchall()
-                )
-                for name in missing:
-                    self.con.execute(
-                        f"ALTER TABLE {table.sql} ADD COLUMN {quote(name)} {kinds[name]}"
-                    )
-                existing = {}
-        self._types[table] = existing or self.column_types(table)
-        return created
-
-    def _find_key_issues(self, request: CommitRequest, view: str) -> pa.Table | None:
-        """Rows with a null key or a repeated key in the batch, found before the transaction.
-
-        Returns (``__row``, ``check_name``, ``reason``, ``raw_record``) for every row that must not
-        be inserted; an exact copy of the key's first row has no reason (it is just a duplicate).
-        Everything stays in DuckDB and Arrow: a batch of a million repeated keys costs seconds.
-        """
-        keys = [quote(k) for k in request.primary_key]
-        names = [n for n in request.rows.column_names if n != ROW]
-        null_key = " OR ".join(f"{k} IS NULL" for k in keys)
-        # One cheap pass first: most batches have neither null nor repeated keys.
-        nulls, repeats = self.con.execute(
-            f"SELECT count(*) FILTER (WHERE {null_key}), count(*) - count(DISTINCT ({', '.join(keys)})) FROM {view}"
-        ).fetchone() or (0, 0)
-        if not nulls and not repeats:
-            return None
-        listed = ", ".join(request.primary_key)
-        record = (
-            "json_object("
-            + ", ".join(f"{sql_string(n)}, b.{quote(n)}" for n in names)
-            + ")::VARCHAR"
-        )
-        window = f"PARTITION BY {', '.join(keys)} ORDER BY {ROW}"
-        digest = f"hash({', '.join(quote(n) for n in names)})"
-        found = self.con.execute(
-            f"""SELECT {ROW},
-                    CASE WHEN {null_key} THEN 'primary_key_null'
-                         WHEN NOT same THEN 'primary_key_duplicate' END AS check_name,
-                    CASE WHEN {null_key} THEN {sql_string(f"primary key ({listed}) is null")}
-                         WHEN NOT same THEN {sql_string(f"duplicate primary key ({listed}) with different values in the same batch")}
-                    END AS reason,
-                    CASE WHEN ({null_key}) OR NOT same THEN {record} END AS raw_record
-                FROM (SELECT *, row_number() OVER w AS __n, {digest} = first_value({digest}) OVER w AS same
-                      FROM {view} WINDOW w AS ({window})) b
-                WHERE {null_key} OR __n > 1"""
-        ).arrow()
-        return found.read_all() if hasattr(found, "read_all") else found
-
-    def _commit(
-        self,
-        request: CommitRequest,
-        view: str,
-        issues_view: str | None,
-        issues: pa.Table | None,
-        when: datetime,
-    ) -> tuple[int, int, int, int]:
-        table = request.table
-        if request.rows.num_columns <= 1:  # nothing but row positions: a batch refused as a whole
-            return self._finish(request, when, 0, 0, issues_view, issues)
-        created = self._ensure_table(table, view)
-        condition = (
-            "TRUE" if issues_view is None else f"{ROW} NOT IN (SELECT {ROW} FROM {issues_view})"
-        )
-        parameters: list[Any] = []
-        if request.replace and not created:
-            # The payload is the table's whole content (a new GTFS feed version): one snapshot
-            # holds the new rows only; the old ones stay readable through time travel.
-            self.con.execute(f"DELETE FROM {table.sql}")
-        elif request.primary_key and not created:
-            keys = request.primary_key
-            matches = " AND ".join(f"e.{quote(k)} = b.{quote(k)}" for k in keys)
-            prune = request.event_time if request.event_time in keys else keys[0]
-            bounds = self.con.execute(
-                f"SELECT min({quote(prune)}), max({quote(prune)}) FROM {view}"
-            ).fetchone()
-            if bounds is not None and bounds[0] is not None:
-                # Constant bounds let DuckLake skip every file whose statistics lie outside them.
-                matches += f" AND e.{quote(prune)} BETWEEN ? AND ?"
-                parameters = [bounds[0], bounds[1]]
-            condition += f" AND NOT EXISTS (SELECT 1 FROM {table.sql} e WHERE {matches})"
-        inserted_row = self.con.execute(
-            f"INSERT INTO {table.sql} BY NAME SELECT * EXCLUDE ({ROW}) FROM {view} b WHERE {condition}",
-            parameters,
-        ).fetchone()
-        inserted = int(inserted_row[0]) if inserted_row else 0
-        key_quarantined = (
-            0 if issues is None else issues.num_rows - issues.column("reason").null_count
-        )
-        return self._finish(
-            request,
-            when,
-            inserted,
-            request.rows.num_rows - inserted - key_quarantined,
-            issues_view,
-            issues,
-        )
-
-    def _finish(
-        self,
-        request: CommitRequest,
-        when: datetime,
-        inserted: int,
-        duplicate: int,
-        issues_view: str | None = None,
-        issues: pa.Table | None = None,
-    ) -> tuple[int, int, int, int]:
-        table = request.table
-        total_row = (
-            self.con.execute(f"SELECT count(*) FROM {table.sql}").fetchone()
-            if self._types.get(table)
-            else (0,)
-        )
-        total = int(total_row[0]) if total_row else 0
-        quarantined = self._write_quarantine(request, when, issues_view, issues)
-        self._log_commit(request, when, inserted, duplicate, total, quarantined)
-        if request.quality_results is not None and request.quality_results.num_rows:
-            self._write_quality_results(request, when)
-        return inserted, quarantined, duplicate, total
-
-    def _write_quality_results(self, request: CommitRequest, when: datetime) -> None:
-        """Quality evidence in the same snapshot as the rows it judged. The snapshot id is the one
-        this commit will get unless another writer commits first (``commit_batch`` fixes that)."""
-        latest = self.con.execute(f"SELECT max(snapshot_id) FROM {LAKE}.snapshots()").fetchone()
-        self._predicted_snapshot = (latest[0] if latest and latest[0] is not None else 0) + 1
-        self.con.register("__quality_rows", request.quality_results)
-        try:
-            self.con.execute(
-                f"INSERT INTO {LAKE}.{PLATFORM}.quality_results SELECT ?, ?, ?, ?, ?, expectation, column_name, "
-                "kwargs, success, row_level, observed_value, unexpected_count, unexpected_percent, on_failure, ? "
-                "FROM __quality_rows",
-                [str(request.table), request.run_id, request.batch, self._predicted_snapshot, when,
-                 request.quality_document_uri],
-            )  # fmt: skip
-        finally:
-            self.con.unregister("__quality_rows")
-
-    def _write_quarantine(
-        self,
-        request: CommitRequest,
-        when: datetime,
-        issues_view: str | None,
-        issues: pa.Table | None,
-    ) -> int:
-        """Insert the batch's quarantined rows: those given, and the key problems found in SQL."""
-        from_keys = 0 if issues is None else issues.num_rows - issues.column("reason").null_count
-        count = len(request.quarantined) + from_keys
-        if not count:
-            return 0
-        target = request.table.quarantine
-        self.con.execute(f"CREATE TABLE IF NOT EXISTS {target.sql} ({QUARANTINE_COLUMNS})")
-        common = [request.run_id, request.batch, when, request.origin, request.payload_sha256]
-        if request.quarantined:
-            records = pa.table(
-                {
-                    "line": pa.array([q.line for q in request.quarantined], pa.int64()),
-                    "check_name": [q.check_name for q in request.quarantined],
-                    "reason": [q.reason for q in request.quarantined],
-                    "raw_record": [q.raw_record for q in request.quarantined],
-                }
-            )
-            self.con.register("__quarantine_rows", records)
-            try:
-                self.con.execute(
-                    f"INSERT INTO {target.sql} SELECT ?, ?, ?, ?, ?, line, check_name, reason, raw_record "
-                    "FROM __quarantine_rows",
-                    common,
-                )
-            finally:
-                self.con.unregister("__quarantine_rows")
-        if from_keys:
-            self.con.execute(
-                f"INSERT INTO {target.sql} SELECT ?, ?, ?, ?, ?, NULL, check_name, reason, raw_record "
-                f"FROM {issues_view} WHERE reason IS NOT NULL",
-                common,
-            )
-        return count
-
-    def _log_commit(
-        self,
-        request: CommitRequest,
-        when: datetime,
-        inserted: int,
-        duplicate: int,
-        total: int,
-        quarantined: int,
-    ) -> None:
-        rows_in = (
-            request.rows_in
-            if request.rows_in is not None
-            else request.rows.num_rows + len(request.quarantined)
-        )
-        self.con.execute(
-            f"INSERT INTO {LAKE}.{PLATFORM}.commits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [str(request.table), request.run_id, request.batch, when, rows_in, inserted,
-             quarantined, duplicate, total, request.payload_sha256, request.origin],
-        )  # fmt: skip
-        if request.state is not None:
-            self.con.execute(
-                f"INSERT INTO {LAKE}.{PLATFORM}.connector_state VALUES (?, ?, ?, ?, ?)",
-                [request.connector, request.run_id, request.batch, when, json.dumps(request.state)],
-            )
-        if request.payload_sha256 and request.payload_uri and request.payload_is_new:
-            self._log_payload(request.payload_sha256, request.connector, request.payload_uri,
-                              request.payload_size, request.origin, request.run_id, when)  # fmt: skip
-
-    def _log_payload(
-        self,
-        sha: str,
-        connector: str,
-        uri: str,
-        size: int,
-        origin: str,
-        run_id: str,
-        when: datetime,
-    ) -> None:
-        self.con.execute(
-            f"INSERT INTO {LAKE}.{PLATFORM}.payloads VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [sha, connector, uri, size, origin, run_id, when],
-        )
-
-    def record_run(
-        self, run: dict[str, Any], payloads: list[tuple[str, str, int, str]] | None = None
-    ) -> None:
-        """Append a finished run to ``platform.runs`` (and payloads no batch recorded, e.g. undecodable)."""
-
-        def work() -> None:
-            columns = [c.split()[0] for c in PLATFORM_TABLES["runs"].replace("\n", " ").split(",")]
-            self.con.execute(
-                f"INSERT INTO {LAKE}.{PLATFORM}.runs VALUES ({', '.join('?' * len(columns))})",
-                [run.get(c) for c in columns],
-            )
-            for sha, uri, size, origin in payloads or []:
-                self._log_payload(sha, run["connector"], uri, size, origin, run["run_id"], _now())
-
-        self._retry(work)
-
-    def keep_document(self, relative: str, content: bytes) -> str:
-        """Store a document (e.g. a full validation result) under the lake; returns its URI."""
-        return self.raw.put_document(relative, content)
-
-    # -- reading -------------------------------------------------------------------------------
+    def query(self, sql: str, parameters: list[Any] | None = None) -> pa.Table:
+        return self.reader.query(sql, parameters)
 
     def read_state(self, connector: str) -> dict[str, Any]:
-        """The state committed with the connector's latest batch (empty before the first)."""
-        row = self.con.execute(
-            f"SELECT state FROM {LAKE}.{PLATFORM}.connector_state WHERE connector = ? "
-            "ORDER BY committed_at DESC, batch DESC LIMIT 1",
-            [connector],
-        ).fetchone()
-        return json.loads(row[0]) if row else {}
+        return self.reader.read_state(connector)
 
     def known_payloads(self, connector: str) -> dict[str, str]:
-        """sha256 → raw-zone URI of every payload the connector ever kept."""
-        rows = self.con.execute(
-            f"SELECT sha256, any_value(uri) FROM {LAKE}.{PLATFORM}.payloads WHERE connector = ? GROUP BY sha256",
-            [connector],
-        ).fetchall()
-        return dict(rows)
+        return self.reader.known_payloads(connector)
 
     def exists(self, table: TableRef) -> bool:
-        return bool(self.column_types(table))
-
-    def _require(self, table: TableRef) -> None:
-        if not self.exists(table):
-            raise NotFound(f"no table {table}; `urbanlake tables` lists them")
+        return self.reader.exists(table)
 
     def read_table(
         self,
@@ -501,88 +61,15 @@ class Lake:
         timestamp: datetime | str | None = None,
         limit: int | None = None,
     ) -> pa.Table:
-        """The table as of a snapshot version or a point in time (default: now)."""
-        self._require(table)
-        sql = f"SELECT * FROM {table.sql}{self.at_clause(version, timestamp)}"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        return self.query(sql)
-
-    @staticmethod
-    def at_clause(version: int | None = None, timestamp: datetime | str | None = None) -> str:
-        if version is not None:
-            return f" AT (VERSION => {int(version)})"
-        if timestamp is not None:
-            value = timestamp.isoformat() if isinstance(timestamp, datetime) else str(timestamp)
-            return f" AT (TIMESTAMP => {sql_string(value)}::TIMESTAMPTZ)"
-        return ""
-
-    def query(self, sql: str, parameters: list[Any] | None = None) -> pa.Table:
-        result = self.con.execute(sql, parameters or []).arrow()
-        return result.read_all() if hasattr(result, "read_all") else result
+        return self.reader.read_table(table, version, timestamp, limit)
 
     def snapshots(self, table: TableRef | None = None) -> list[dict[str, Any]]:
-        """Snapshots, newest first; with ``table``, only those that changed it, with row counts."""
-        rows = self.con.execute(
-            f"SELECT snapshot_id, snapshot_time, changes, commit_message, commit_extra_info "
-            f"FROM {LAKE}.snapshots() ORDER BY snapshot_id DESC"
-        ).fetchall()
-        snapshots = []
-        for snapshot_id, when, changes, message, extra in rows:
-            info = json.loads(extra) if extra else {}
-            if table is not None and str(table) not in info.get("datasets", [info.get("dataset")]):
-                created = str(table) in (changes or {}).get("tables_created", [])
-                if not created:
-                    continue
-            if table is not None and "inserted_by_dataset" in info:
-                info["inserted"] = info["inserted_by_dataset"].get(str(table), 0)
-            snapshots.append(
-                {
-                    "snapshot_id": snapshot_id,
-                    "time": when,
-                    "changes": changes,
-                    "message": message,
-                    **info,
-                }
-            )
-        if table is not None and snapshots:
-            for snap in snapshots:
-                count = self.con.execute(
-                    f"SELECT count(*) FROM {table.sql} AT (VERSION => {int(snap['snapshot_id'])})"
-                ).fetchone()
-                snap["rows"] = count[0] if count else 0
-        return snapshots
+        return self.reader.snapshots(table)
 
     def table_names(self) -> list[TableRef]:
-        rows = self.con.execute(
-            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ? ORDER BY 1, 2",
-            [LAKE],
-        ).fetchall()
-        return [TableRef(s, t) for s, t in rows]
+        return self.reader.table_names()
 
     def table_stats(self) -> list[TableStats]:
-        """Every data table: rows, last commit, current snapshot and quarantined rows."""
-        last = {
-            dataset: (when, snap)
-            for dataset, when, snap in self.con.execute(
-                f"SELECT dataset, max(committed_at), NULL FROM {LAKE}.{PLATFORM}.commits GROUP BY dataset"
-            ).fetchall()
-        }
-        names = self.table_names()
-        present = {str(t) for t in names}
-        stats = []
-        for table in names:
-            if table.domain == PLATFORM or table.name.endswith(QUARANTINE_SUFFIX):
-                continue
-            count = self.con.execute(f"SELECT count(*) FROM {table.sql}").fetchone()
-            quarantine = table.quarantine
-            bad = (
-                self.con.execute(f"SELECT count(*) FROM {quarantine.sql}").fetchone()
-                if str(quarantine) in present
-                else (0,)
-            )
-            when, _ = last.get(str(table), (None, None))
-            stats.append(
-                TableStats(str(table), count[0] if count else 0, when, None, bad[0] if bad else 0)
-            )
-        return stats
+        return self.reader.table_stats()
+
+    at_clause = staticmethod(at_clause)

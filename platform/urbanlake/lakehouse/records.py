@@ -1,4 +1,4 @@
-"""What the lakehouse speaks in: table names, the platform's own tables, and the records a commit takes and gives back."""
+"""What the lakehouse speaks in: table names, and the records a commit takes and gives back."""
 
 from __future__ import annotations
 
@@ -14,27 +14,7 @@ from urbanlake.lakehouse.normalize import quote
 
 QUARANTINE_SUFFIX = "__quarantine"
 KEY_ISSUES = "__row_key_issues"
-PLATFORM = "platform"
 COMMIT_RETRIES = 8
-
-PLATFORM_TABLES = {
-    "runs": """run_id VARCHAR, connector VARCHAR, status VARCHAR, started_at TIMESTAMPTZ,
-        finished_at TIMESTAMPTZ, payloads BIGINT, rows_in BIGINT, rows_committed BIGINT,
-        rows_quarantined BIGINT, rows_duplicate BIGINT, bytes BIGINT, seconds DOUBLE, error VARCHAR,
-        quality_failures BIGINT""",
-    "commits": """dataset VARCHAR, run_id VARCHAR, batch INTEGER, committed_at TIMESTAMPTZ,
-        rows_in BIGINT, rows_inserted BIGINT, rows_quarantined BIGINT, rows_duplicate BIGINT,
-        rows_total BIGINT, payload_sha256 VARCHAR, origin VARCHAR""",
-    "connector_state": "connector VARCHAR, run_id VARCHAR, batch INTEGER, committed_at TIMESTAMPTZ, state VARCHAR",
-    "payloads": """sha256 VARCHAR, connector VARCHAR, uri VARCHAR, size BIGINT, origin VARCHAR,
-        run_id VARCHAR, first_seen TIMESTAMPTZ""",
-    "quality_results": """dataset VARCHAR, run_id VARCHAR, batch INTEGER, snapshot_id BIGINT,
-        validated_at TIMESTAMPTZ, expectation VARCHAR, column_name VARCHAR, kwargs VARCHAR,
-        success BOOLEAN, row_level BOOLEAN, observed_value VARCHAR, unexpected_count BIGINT,
-        unexpected_percent DOUBLE, on_failure VARCHAR, result_uri VARCHAR""",
-}
-QUARANTINE_COLUMNS = """run_id VARCHAR, batch INTEGER, quarantined_at TIMESTAMPTZ, origin VARCHAR,
-    payload_sha256 VARCHAR, line BIGINT, check_name VARCHAR, reason VARCHAR, raw_record VARCHAR"""
 
 
 @dataclass(frozen=True)

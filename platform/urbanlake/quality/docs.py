@@ -35,7 +35,7 @@ import pyarrow.fs as pafs
 from urbanlake.core.errors import NotFound
 from urbanlake.core.settings import Settings
 from urbanlake.core.storage import filesystem_for, write_atomically
-from urbanlake.lakehouse.lake import Lake
+from urbanlake.lakehouse.reader import LakeReader
 
 if TYPE_CHECKING:
     from great_expectations import ExpectationSuite
@@ -74,22 +74,16 @@ class StoredResult:
         return f"batch-{self.batch:05d}"
 
 
-def latest_stored_results(lake: Lake, limit: int) -> list[StoredResult]:
+def latest_stored_results(reader: LakeReader, limit: int) -> list[StoredResult]:
     """The newest ``limit`` validated batches that kept a GX result, newest first."""
-    rows = lake.query(
-        """SELECT dataset, run_id, batch, max(validated_at) AS validated_at, result_uri
-           FROM platform.quality_results WHERE result_uri IS NOT NULL
-           GROUP BY dataset, run_id, batch, result_uri
-           ORDER BY validated_at DESC, dataset, batch DESC LIMIT ?""",
-        [limit],
-    ).to_pylist()
+    rows = reader.stored_quality_results(limit)
     return [
         StoredResult(r["dataset"], r["run_id"], r["batch"], r["validated_at"], r["result_uri"])
         for r in rows
     ]
 
 
-def build_docs(lake: Lake, settings: Settings, limit: int = 200) -> str:
+def build_docs(reader: LakeReader, settings: Settings, limit: int = 200) -> str:
     """Build GX Data Docs for the newest ``limit`` validated batches into ``<lake>/docs/``.
 
     Returns the path (local lake) or URI (``s3://`` lake) of the site's ``index.html``. Raises
@@ -97,7 +91,7 @@ def build_docs(lake: Lake, settings: Settings, limit: int = 200) -> str:
     """
     if limit < 1:
         raise ValueError(f"limit must be at least 1, not {limit}")
-    stored = latest_stored_results(lake, limit)
+    stored = latest_stored_results(reader, limit)
     if not stored:
         raise NotFound(
             "no validation results in platform.quality_results yet: give a connector a quality "
@@ -107,17 +101,17 @@ def build_docs(lake: Lake, settings: Settings, limit: int = 200) -> str:
     fs, docs_path = filesystem_for(docs_uri, settings.s3)
     if isinstance(fs, pafs.LocalFileSystem):
         # GX writes the files itself, and removes the pages of results no longer among the newest.
-        _render_site(lake, stored, Path(docs_path))
+        _render_site(reader, stored, Path(docs_path))
         return str(Path(docs_path) / "index.html")
     # GX's site builder writes to a folder or to S3 through boto3 with its own credentials; the
     # lake's S3 settings reach pyarrow, so GX builds locally and pyarrow uploads.
     with tempfile.TemporaryDirectory(prefix="urbanlake-docs-") as folder:
-        _render_site(lake, stored, Path(folder))
+        _render_site(reader, stored, Path(folder))
         _upload_site(Path(folder), fs, docs_path)
     return f"{docs_uri}/index.html"
 
 
-def _render_site(lake: Lake, stored: list[StoredResult], folder: Path) -> None:
+def _render_site(reader: LakeReader, stored: list[StoredResult], folder: Path) -> None:
     """Render ``stored`` with GX's site builder into ``folder``."""
     from marshmallow.exceptions import MarshmallowError  # GX's (de)serialiser
 
@@ -126,7 +120,7 @@ def _render_site(lake: Lake, stored: list[StoredResult], folder: Path) -> None:
     keys: dict[ValidationResultIdentifier, StoredResult] = {}
     for item in stored:
         try:
-            document = json.loads(lake.raw.get(item.uri))
+            document = json.loads(reader.document(item.uri))
             result = _validation_result(document, item)
         except (OSError, ValueError, TypeError, KeyError, MarshmallowError) as exc:
             # One unreadable result (deleted, or from a GX whose JSON this one cannot read) costs

@@ -8,10 +8,8 @@ from typing import Any
 
 from urbanlake.core.settings import Settings
 from urbanlake.core.spec import ConnectorConfig
-from urbanlake.lakehouse.lake import Lake
+from urbanlake.lakehouse.reader import LakeReader
 from urbanlake.quality.suite import suite_for
-
-RECENT_BATCHES = 10
 
 
 @dataclass
@@ -30,28 +28,12 @@ class DatasetStatus:
         return datetime.now(UTC) - self.last_commit if self.last_commit else None
 
 
-def quality_scores(lake: Lake) -> dict[str, tuple[float | None, datetime | None]]:
-    """dataset → (score over its last batches, time of the last batch that passed entirely)."""
-    rows = lake.query(
-        f"""WITH batches AS (
-                SELECT dataset, run_id, batch, max(validated_at) AS checked_at, bool_and(success) AS passed,
-                       count(*) FILTER (WHERE success) AS ok, count(*) AS n,
-                       row_number() OVER (PARTITION BY dataset ORDER BY max(validated_at) DESC) AS recent
-                FROM platform.quality_results GROUP BY dataset, run_id, batch)
-            SELECT dataset,
-                   sum(ok) FILTER (WHERE recent <= {RECENT_BATCHES}) / sum(n) FILTER (WHERE recent <= {RECENT_BATCHES}) AS score,
-                   max(checked_at) FILTER (WHERE passed) AS last_passed
-            FROM batches GROUP BY dataset"""
-    ).to_pylist()
-    return {r["dataset"]: (r["score"], r["last_passed"]) for r in rows}
-
-
 def dataset_status(
-    lake: Lake, configs: list[ConnectorConfig], settings: Settings
+    reader: LakeReader, configs: list[ConnectorConfig], settings: Settings
 ) -> list[DatasetStatus]:
     """Every configured dataset (and any other table) with freshness and quality."""
-    stats = {s.name: s for s in lake.table_stats()}
-    scores = quality_scores(lake)
+    stats = {s.name: s for s in reader.table_stats()}
+    scores = reader.quality_scores()
     now = datetime.now(UTC)
     out = []
     # A multi-table source (GTFS, GBFS) shows as its tables, <name>_<part>, not as itself.
@@ -75,25 +57,11 @@ def dataset_status(
     return out
 
 
-def latest_results(lake: Lake, dataset: str) -> list[dict[str, Any]]:
+def latest_results(reader: LakeReader, dataset: str) -> list[dict[str, Any]]:
     """The latest result of each expectation of the dataset."""
-    return lake.query(
-        """SELECT expectation, column_name, kwargs, success, observed_value, unexpected_count,
-                  unexpected_percent, validated_at, run_id, batch, snapshot_id, result_uri
-           FROM platform.quality_results WHERE dataset = ?
-           QUALIFY row_number() OVER (PARTITION BY expectation, kwargs ORDER BY validated_at DESC, batch DESC) = 1
-           ORDER BY expectation, column_name""",
-        [dataset],
-    ).to_pylist()
+    return reader.latest_quality_results(dataset)
 
 
-def trend(lake: Lake, dataset: str, runs: int = 10) -> list[dict[str, Any]]:
+def trend(reader: LakeReader, dataset: str, runs: int = 10) -> list[dict[str, Any]]:
     """Per recent run: batches validated, expectation results passed and failed, rows quarantined."""
-    return lake.query(
-        """SELECT q.run_id, min(q.validated_at) AS validated_at, count(DISTINCT q.batch) AS batches,
-                  count(*) FILTER (WHERE q.success) AS passed, count(*) FILTER (WHERE NOT q.success) AS failed,
-                  any_value(r.rows_quarantined) AS quarantined
-           FROM platform.quality_results q LEFT JOIN platform.runs r USING (run_id)
-           WHERE q.dataset = ? GROUP BY q.run_id ORDER BY validated_at DESC LIMIT ?""",
-        [dataset, runs],
-    ).to_pylist()
+    return reader.quality_trend(dataset, runs)
