@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -42,7 +43,18 @@ def catalog_attach_uri(settings: Settings) -> str:
     if url.startswith(("postgres://", "postgresql://", "postgres:")):
         return f"ducklake:postgres:{postgres_dsn(url)}"
     Path(url).parent.mkdir(parents=True, exist_ok=True)
+    use_wal(Path(url))
     return f"ducklake:sqlite:{url}"
+
+
+def use_wal(path: Path) -> None:
+    """Put a SQLite catalog in write-ahead-log mode (a setting kept in the file): readers — the
+    API, analysts — then never block a committing ingest, and never wait for one."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
+        if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            db.execute("PRAGMA journal_mode=WAL")
 
 
 def data_path(settings: Settings) -> str:
