@@ -96,21 +96,30 @@ def init(
 
 @app.command()
 def check() -> None:
-    """Validate every connector config; report every problem at once with file:line and field."""
+    """Validate every connector config and catalog entry; every problem at once, with file:line."""
+    from urbanlake.catalog.checks import check_catalog
     from urbanlake.connectors.registry import load_configs
     from urbanlake.quality.suite import check_suites
 
+    entries: list[Any] = []
     try:
         configs, problems = load_configs(settings().connectors_dir)
         problems += check_suites(settings(), configs)
+        entries, found = check_catalog(settings(), configs)
+        problems += found
     except ConfigError as exc:
         problems, configs = exc.problems, []
     for problem in sorted(problems, key=lambda p: (p.file, p.line or 0)):
         errors.print(str(problem), highlight=False, markup=False, soft_wrap=True)
     if problems:
-        errors.print(f"[red]{len(problems)} problem(s)[/red] in {settings().connectors_dir}")
+        errors.print(
+            f"[red]{len(problems)} problem(s)[/red] in {settings().connectors_dir} and {settings().catalog_dir}"
+        )
         raise typer.Exit(1)
-    console.print(f"[green]ok[/green]: {len(configs)} connector config(s) valid")
+    console.print(
+        f"[green]ok[/green]: {len(configs)} connector config(s) and {len(entries)} catalog entr"
+        f"{'y' if len(entries) == 1 else 'ies'} valid"
+    )
 
 
 # -- ingest ----------------------------------------------------------------------------------------
@@ -171,13 +180,44 @@ def ingest(
 
             summaries.append(run_ingest(lake, config, settings(), report))
             progress.remove_task(task)
+    fed = {s.connector for s in summaries if s.rows_committed}
+    published = refresh_catalog(lake, fed) if fed else []
     lake.close()
     console.print(summary_table(summaries))
+    if published:
+        console.print(publish_table(published))
     for s in summaries:
         if s.error:
             errors.print(f"[red]{s.connector}[/red]: {s.error}", highlight=False)
     if any(s.status == "failed" for s in summaries):
         raise typer.Exit(1)
+
+
+def refresh_catalog(lake: Any, tables: set[str] | None) -> list[Any]:
+    """New versions of the curated datasets that ``tables`` feed (all, when None)."""
+    from urbanlake.catalog.checks import catalog_entries
+    from urbanlake.catalog.publish import publish
+
+    entries = catalog_entries(settings())
+    if not entries:
+        return []
+    # A multi-table connector (GTFS, GBFS) feeds <name>_<part> tables.
+    fed = None
+    if tables is not None:
+        fed = {str(t) for t in lake.reader.table_names()
+               if any(str(t) == n or str(t).startswith(f"{n}_") for n in tables)}  # fmt: skip
+    return publish(lake, entries, tables=fed)
+
+
+def publish_table(published: list[Any]) -> Table:
+    table = Table(title="Catalog")
+    for column in ("dataset", "status", "version", "rows", "detail"):
+        table.add_column(column, justify="right" if column in ("version", "rows") else "left")
+    for p in published:
+        colour = {"failed": "red", "waiting": "yellow"}.get(p.status, "green")
+        table.add_row(p.dataset, f"[{colour}]{p.status}[/{colour}]", str(p.version or "-"),
+                      f"{p.rows:,}" if p.rows is not None else "-", p.detail)  # fmt: skip
+    return table
 
 
 def summary_table(summaries: list[Any]) -> Table:
@@ -379,6 +419,72 @@ def quality(
         history.add_row(r["run_id"], f"{r['validated_at']:%Y-%m-%d %H:%M:%S}", str(r["batches"]), str(r["passed"]),
                         str(r["failed"]), f"{r['quarantined'] or 0:,}")  # fmt: skip
     console.print(history)
+
+
+@app.command()
+def publish(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="datasets to refresh (default: all)")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="make a new version even if nothing changed")] = False,
+) -> None:
+    """Refresh the curated datasets: materialize stale SQL models, record new versions."""
+    from urbanlake.catalog.checks import catalog_entries
+    from urbanlake.catalog.publish import publish as publish_entries
+
+    try:
+        entries = catalog_entries(settings())
+        known = {e.name for e in entries}
+        for name in names or []:
+            if name not in known:
+                fail(
+                    f"no dataset '{name}' in {settings().catalog_dir}; known: {', '.join(sorted(known))}"
+                )
+        lake = open_lake()
+    except UrbanLakeError as exc:
+        fail(str(exc))
+    with errors.status("publishing …") as status:
+        results = publish_entries(lake, entries, names or None, force,
+                                  progress=lambda p: status.update(f"published {p.dataset}"))  # fmt: skip
+    lake.close()
+    console.print(publish_table(results))
+    if any(r.status == "failed" for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="address to listen on (default: api.host)")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="port (default: api.port)")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="worker processes (default: api.workers)")
+    ] = None,
+    refresh: Annotated[bool, typer.Option(help="publish stale datasets before serving")] = True,
+) -> None:
+    """Serve the catalog API (/api/v1, OpenAPI docs at /api/v1/docs) until Ctrl-C."""
+    import os
+
+    import uvicorn
+
+    api = settings().api
+    if refresh:
+        try:
+            lake = open_lake()
+            results = refresh_catalog(lake, None)
+            lake.close()
+        except UrbanLakeError as exc:
+            fail(str(exc))
+        if results:
+            console.print(publish_table(results))
+    os.environ["URBANLAKE_PROJECT"] = str(settings().project_dir)
+    address = f"http://{host or api.host}:{port or api.port}"
+    console.print(
+        f"Catalog API at {address}/api/v1/datasets  (docs: {address}/api/v1/docs). Ctrl-C stops."
+    )
+    uvicorn.run("urbanlake.api.app:create_app", factory=True, host=host or api.host,
+                port=port or api.port, workers=workers or api.workers, log_level="info")  # fmt: skip
 
 
 @app.command()

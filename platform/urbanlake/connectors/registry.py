@@ -14,14 +14,18 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from urbanlake.connectors.base import Connector, ConnectorContext, SourceSpec
 from urbanlake.core.errors import ConfigError, ConfigProblem
 from urbanlake.core.secrets import resolve
 from urbanlake.core.spec import ConnectorConfig
-from urbanlake.core.yamlsource import LocatedDocument, load_located
+from urbanlake.core.yamlsource import (
+    LocatedDocument,
+    load_documents,
+    problem_at,
+    validation_problems,
+)
 
 log = logging.getLogger(__name__)
 GROUP = "urbanlake.connectors"
@@ -65,36 +69,16 @@ def connector_type(name: str) -> type[Connector[Any]]:
     return types[name]
 
 
-def _problem(doc: LocatedDocument, loc: tuple[str | int, ...], message: str) -> ConfigProblem:
-    return ConfigProblem(str(doc.path), doc.line_of(loc), ".".join(str(p) for p in loc), message)
-
-
-def _pydantic_problems(
-    doc: LocatedDocument, exc: ValidationError, prefix: tuple[str, ...] = ()
-) -> list[ConfigProblem]:
-    problems = []
-    for err in exc.errors():
-        loc = (
-            *prefix,
-            *(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))),
-        )
-        message = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            message = "unknown field"
-        problems.append(_problem(doc, tuple(loc), message))
-    return problems
-
-
 def validate_document(doc: LocatedDocument) -> tuple[ConnectorConfig | None, list[ConfigProblem]]:
     """Validate one connector file; returns the config (if usable) and every problem found."""
     if not isinstance(doc.data, dict):
-        return None, [_problem(doc, (), "a connector config must be a mapping of fields")]
+        return None, [problem_at(doc, (), "a connector config must be a mapping of fields")]
     problems: list[ConfigProblem] = []
     config: ConnectorConfig | None = None
     try:
         config = ConnectorConfig.model_validate({**doc.data, "path": doc.path})
     except ValidationError as exc:
-        problems.extend(_pydantic_problems(doc, exc))
+        problems.extend(validation_problems(doc, exc))
     source = doc.data.get("source")
     if isinstance(source, dict) and "type" in source:
         type_name = str(source["type"])
@@ -103,51 +87,36 @@ def validate_document(doc: LocatedDocument) -> tuple[ConnectorConfig | None, lis
             close = difflib.get_close_matches(type_name, types, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             problems.append(
-                _problem(doc, ("source", "type"),
+                problem_at(doc, ("source", "type"),
                          f"unknown connector type '{type_name}'{hint}; valid types: {', '.join(types)}")
             )  # fmt: skip
         else:
             try:
                 types[type_name].spec_model.model_validate(resolve(source, lenient=True))
             except ValidationError as exc:
-                problems.extend(_pydantic_problems(doc, exc, ("source",)))
+                problems.extend(validation_problems(doc, exc, ("source",)))
     return (config if not problems else None), problems
-
-
-def config_files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.rglob("*.y*ml") if p.suffix in (".yaml", ".yml"))
 
 
 def load_configs(directory: Path) -> tuple[list[ConnectorConfig], list[ConfigProblem]]:
     """Every connector config under ``directory``, and every problem in any of them."""
     configs: list[ConnectorConfig] = []
-    problems: list[ConfigProblem] = []
+    docs, problems = load_documents(directory)
     seen: dict[str, Path] = {}
-    for path in config_files(directory):
-        try:
-            doc = load_located(path)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = mark.line + 1 if mark is not None else None
-            problems.append(
-                ConfigProblem(
-                    str(path), line, "", f"not valid YAML: {getattr(exc, 'problem', exc)}"
-                )
-            )
-            continue
+    for doc in docs:
         config, found = validate_document(doc)
         problems.extend(found)
         if config is not None:
             if config.table_name in seen:
                 problems.append(
-                    _problem(
+                    problem_at(
                         doc,
                         ("name",),
                         f"table {config.table_name} is already defined in {seen[config.table_name]}",
                     )
                 )
                 continue
-            seen[config.table_name] = path
+            seen[config.table_name] = doc.path
             configs.append(config)
     return configs, problems
 

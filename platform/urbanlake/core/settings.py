@@ -64,7 +64,16 @@ class ApiSettings(BaseModel):
     """The public catalog API."""
 
     model_config = ConfigDict(extra="forbid")
-    url: str = Field("http://127.0.0.1:8000", description="public base URL of the catalog API")
+    url: str = Field(
+        "", description="public base URL of the catalog API in links; empty: the request's own"
+    )
+    host: str = Field("127.0.0.1", description="address `urbanlake serve` listens on")
+    port: int = Field(8000, description="port `urbanlake serve` listens on")
+    workers: int = Field(1, description="API worker processes")
+    memory_limit: str = Field(
+        "300MB", description="DuckDB memory per API worker; larger sorts and joins spill to disk"
+    )
+    max_groups: int = Field(100_000, description="most groups an aggregate answers (more: 400)")
 
 
 class Settings(BaseModel):

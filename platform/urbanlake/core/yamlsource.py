@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
+
+from urbanlake.core.errors import ConfigProblem
 
 
 @dataclass
@@ -49,3 +52,47 @@ def load_located(path: Path) -> LocatedDocument:
     lines: dict[tuple[str | int, ...], int] = {}
     data = None if node is None else _construct(node, (), lines)
     return LocatedDocument(path=path, data=data, lines=lines)
+
+
+def problem_at(doc: LocatedDocument, loc: tuple[str | int, ...], message: str) -> ConfigProblem:
+    """A problem at a field path of a document, with the field's line."""
+    return ConfigProblem(str(doc.path), doc.line_of(loc), ".".join(str(p) for p in loc), message)
+
+
+def validation_problems(
+    doc: LocatedDocument, exc: ValidationError, prefix: tuple[str, ...] = ()
+) -> list[ConfigProblem]:
+    """Each of pydantic's errors as a problem at its field's line."""
+    problems = []
+    for err in exc.errors():
+        loc = (
+            *prefix,
+            *(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))),
+        )
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown field"
+        problems.append(problem_at(doc, tuple(loc), message))
+    return problems
+
+
+def yaml_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.rglob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+
+
+def load_documents(directory: Path) -> tuple[list[LocatedDocument], list[ConfigProblem]]:
+    """Every YAML file under ``directory``, parsed; a file that is not YAML is a problem."""
+    docs: list[LocatedDocument] = []
+    problems: list[ConfigProblem] = []
+    for path in yaml_files(directory):
+        try:
+            docs.append(load_located(path))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = mark.line + 1 if mark is not None else None
+            problems.append(
+                ConfigProblem(
+                    str(path), line, "", f"not valid YAML: {getattr(exc, 'problem', exc)}"
+                )
+            )
+    return docs, problems

@@ -83,12 +83,18 @@ def load_extensions(
     con.execute(f"SET extension_directory = {sql_string(str(directory))}")
     con.execute("SET autoinstall_known_extensions = false")
     for name in names or EXTENSIONS:
-        try:
-            con.execute(f"LOAD {name}")
-        except duckdb.Error:
-            with _install_lock:
-                duckdb_extensions.import_extension(name, con=con)
-            con.execute(f"LOAD {name}")
+        load_extension(con, name)
+
+
+def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Load one extension, installed from its wheel on first use; also for those only some reads
+    need (``spatial`` for WKT geometries), loaded then."""
+    try:
+        con.execute(f"LOAD {name}")
+    except duckdb.Error:
+        with _install_lock:
+            duckdb_extensions.import_extension(name, con=con)
+        con.execute(f"LOAD {name}")
 
 
 def configure_s3(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:

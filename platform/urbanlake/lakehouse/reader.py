@@ -68,6 +68,12 @@ class LakeReader:
         row = self.con.execute(f"SELECT id FROM {LAKE}.current_snapshot()").fetchone()
         return int(row[0]) if row else 0
 
+    def snapshot_time(self, snapshot: int) -> datetime | None:
+        row = self.con.execute(
+            f"SELECT snapshot_time FROM {LAKE}.snapshots() WHERE snapshot_id = ?", [snapshot]
+        ).fetchone()
+        return row[0] if row else None
+
     def snapshot_at(self, moment: datetime) -> int | None:
         """The newest snapshot committed at or before ``moment``."""
         row = self.con.execute(
@@ -153,8 +159,9 @@ class LakeReader:
                 snap["rows"] = self.row_count(table, int(snap["snapshot_id"]))
         return snapshots
 
-    def last_change(self, table: TableRef) -> int | None:
-        """The newest snapshot that changed ``table``'s rows or schema (None: it does not exist)."""
+    def last_change(self, table: TableRef, upto: int | None = None) -> int | None:
+        """The newest snapshot (up to ``upto``) that changed ``table``'s rows or schema (None: it
+        does not exist)."""
         row = self.con.execute(
             "SELECT table_id FROM __ducklake_metadata_lake.ducklake_table t "
             "JOIN __ducklake_metadata_lake.ducklake_schema s USING (schema_id) "
@@ -166,8 +173,8 @@ class LakeReader:
         found = self.con.execute(
             f"SELECT max(snapshot_id) FROM {LAKE}.snapshots() s, "
             "LATERAL (SELECT unnest(map_values(s.changes)) AS touched) "
-            "WHERE list_contains(touched, ?) OR list_contains(touched, ?)",
-            [str(row[0]), str(table)],
+            "WHERE (list_contains(touched, ?) OR list_contains(touched, ?)) AND snapshot_id <= ?",
+            [str(row[0]), str(table), upto if upto is not None else 2**62],
         ).fetchone()
         return int(found[0]) if found and found[0] is not None else None
 

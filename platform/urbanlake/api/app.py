@@ -1,0 +1,77 @@
+"""The catalog API: FastAPI over the catalog's actions. ``create_app()`` is what uvicorn runs
+(``urbanlake serve``); the project comes from ``URBANLAKE_PROJECT`` or the current folder."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from urbanlake import __version__
+from urbanlake.api.datasets import get_catalog, json_response, router
+from urbanlake.api.errors import install_error_handlers
+from urbanlake.api.models import Health
+from urbanlake.catalog.service import Catalog
+from urbanlake.core.settings import Settings, load_settings
+
+REQUESTS = Counter("urbanlake_api_requests_total", "API requests", ["route", "method", "status"])
+LATENCY = Histogram(
+    "urbanlake_api_request_seconds", "API request time until the first byte", ["route"]
+)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.catalog = Catalog(settings)
+        yield
+        app.state.catalog.close()
+
+    app = FastAPI(
+        title=f"{settings.name} open data (UrbanLake)",
+        version=__version__,
+        description="Curated city datasets: search, records with version-pinned cursors, exact "
+        "aggregates, streamed exports, versions and changes.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(router)
+
+    @app.middleware("http")
+    async def measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        LATENCY.labels(name).observe(time.perf_counter() - started)
+        REQUESTS.labels(name, request.method, str(response.status_code)).inc()
+        return response
+
+    @app.get("/healthz", response_model=Health, tags=["operations"])
+    def healthz(request: Request) -> Response:
+        catalog = get_catalog(request)
+        reader = catalog.reader()
+        try:
+            snapshot = reader.current_snapshot()
+        finally:
+            reader.close()
+        return json_response(
+            {"status": "ok", "datasets": len(catalog.entries), "snapshot": snapshot}
+        )
+
+    @app.get("/metrics", tags=["operations"], response_class=Response,
+             responses={200: {"content": {"text/plain": {}}}})  # fmt: skip
+    def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,91 @@
+"""One JSON error shape for every error of ``/api/v1``:
+``{"error": {"code": "<snake_case>", "message": "<for a person>", "details": [...]}}``.
+The one place where domain errors become HTTP statuses."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from urbanlake.catalog.actions import NotPublished
+from urbanlake.core.errors import LakeError, NotFound, UrbanLakeError
+from urbanlake.core.secrets import mask
+from urbanlake.lakehouse.record_query import BadQuery
+
+log = logging.getLogger("uvicorn.error")
+STATUS_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
+                406: "not_acceptable", 413: "too_large", 416: "range_not_satisfiable",
+                422: "invalid_parameter", 429: "too_many_requests", 500: "internal_error",
+                503: "unavailable"}  # fmt: skip
+
+
+def error_body(code: str, message: str, details: list[Any] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        error["details"] = details
+    return {"error": error}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: list[Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        error_body(code, mask(message), details), status_code=status, headers=headers
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(BadQuery)
+    async def bad_query(request: Request, exc: BadQuery) -> JSONResponse:
+        return error_response(400, exc.code, str(exc), [{"parameter": exc.parameter}])
+
+    @app.exception_handler(NotPublished)
+    async def not_published(request: Request, exc: NotPublished) -> JSONResponse:
+        return error_response(404, "not_published", str(exc))
+
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound) -> JSONResponse:
+        return error_response(404, "not_found", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {
+                "parameter": ".".join(str(p) for p in e.get("loc", ())[1:]) or None,
+                "problem": e.get("msg"),
+            }
+            for e in exc.errors()
+        ]
+        names = ", ".join(d["parameter"] or "?" for d in details)
+        return error_response(400, "invalid_parameter", f"invalid parameter: {names}", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = STATUS_CODES.get(exc.status_code, "error")
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no such endpoint: {request.url.path}"
+        return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(LakeError)
+    async def lake_error(request: Request, exc: LakeError) -> JSONResponse:
+        log.error("lake error on %s: %s", request.url.path, mask(str(exc)))
+        return error_response(503, "unavailable", "the lake could not be read; try again shortly")
+
+    @app.exception_handler(UrbanLakeError)
+    async def platform_error(request: Request, exc: UrbanLakeError) -> JSONResponse:
+        return error_response(400, "bad_request", str(exc))
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)
+        return error_response(500, "internal_error", "internal error; it has been logged")

@@ -1,0 +1,121 @@
+"""The catalog as the API sees it: curated entries, the lake's read side, who may see what, and
+caches of what never changes (a version's statistics, counts and facets per version and filter)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from urbanlake.catalog.entry import DatasetEntry, load_entries
+from urbanlake.connectors.registry import load_configs
+from urbanlake.core.errors import NotFound
+from urbanlake.core.settings import Settings
+from urbanlake.core.spec import ConnectorConfig
+from urbanlake.lakehouse.connection import open_connection
+from urbanlake.lakehouse.raw import RawStore
+from urbanlake.lakehouse.reader import LakeReader
+
+VERSIONS_TTL = 1.0  # seconds a list of published versions is reused before it is read again
+TIERS = {"public": ("public",), "partner": ("public", "partner"),
+         "internal": ("public", "partner", "internal")}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks: anonymous callers see public datasets only."""
+
+    tier: str = "public"
+
+    def may_see(self, entry: DatasetEntry) -> bool:
+        return entry.access in TIERS.get(self.tier, ("public",))
+
+
+ANONYMOUS = Caller()
+
+
+class LruCache:
+    """A small thread-safe LRU map for answers that a version pins for good."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.items: OrderedDict[Any, Any] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        return None
+
+    def put(self, key: Any, value: Any) -> None:
+        with self.lock:
+            self.items[key] = value
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+
+class Catalog:
+    """Entries loaded once at start; the lake read through one connection, a cursor per call."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.connectors: list[ConnectorConfig] = []
+        connectors, _ = load_configs(settings.connectors_dir)
+        self.connectors = connectors
+        entries, self.problems = load_entries(settings.catalog_dir, connectors)
+        self.entries = {e.name: e for e in entries}
+        self.connection = open_connection(settings)
+        limit = settings.api.memory_limit
+        if limit:
+            self.connection.execute(f"SET memory_limit = '{limit}'")
+        self.connection.execute(
+            f"SET temp_directory = '{(settings.state_dir / 'duckdb_spill').as_posix()}'"
+        )
+        self.raw = RawStore(settings)
+        self.answers = LruCache(4096)
+        self._versions: tuple[float, dict[str, list[dict[str, Any]]]] | None = None
+        self._versions_lock = threading.Lock()
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def reader(self) -> LakeReader:
+        """A reader on its own cursor: one per request, safe beside the others."""
+        return LakeReader(self.connection.cursor(), self.raw)
+
+    def entry(self, caller: Caller, name: str) -> DatasetEntry:
+        """The entry, if the caller may see it; otherwise exactly what a missing one answers."""
+        entry = self.entries.get(name)
+        if entry is None or not caller.may_see(entry):
+            raise NotFound(f"no dataset '{name}'")
+        return entry
+
+    def visible(self, caller: Caller) -> list[DatasetEntry]:
+        return [e for e in sorted(self.entries.values(), key=lambda e: e.name) if caller.may_see(e)]
+
+    def versions(self, name: str) -> list[dict[str, Any]]:
+        """Published versions of a dataset, newest first (re-read at most once a second)."""
+        now = time.monotonic()
+        with self._versions_lock:
+            cached = self._versions
+        if cached is None or now - cached[0] > VERSIONS_TTL:
+            reader = self.reader()
+            try:
+                rows = reader.dataset_versions()
+            finally:
+                reader.close()
+            grouped: dict[str, list[dict[str, Any]]] = {}
+            for row in rows:
+                grouped.setdefault(row["dataset"], []).append(row)
+            cached = (now, grouped)
+            with self._versions_lock:
+                self._versions = cached
+        return cached[1].get(name, [])
+
+    def connector_for(self, table: str) -> ConnectorConfig | None:
+        return next((c for c in self.connectors if c.table_name == table), None)
