@@ -31,12 +31,22 @@ _file_locks: dict[str, threading.Lock] = {}
 _file_locks_lock = threading.Lock()
 
 
-def _json_object(columns: list[str]) -> str:
-    return (
-        "json_object("
-        + ", ".join(f"'{c.replace(chr(39), chr(39) * 2)}', {quote(c)}" for c in columns)
-        + ")"
+def _as_text(column: str, sql_type: str) -> str:
+    """Timestamps as ISO 8601 (``2026-11-01T08:00:00+00``) in text formats; the rest as is."""
+    if sql_type.upper().startswith("TIMESTAMP"):
+        return f"replace(CAST({quote(column)} AS VARCHAR), ' ', 'T')"
+    return quote(column)
+
+
+def _text_columns(columns: list[str], types: dict[str, str]) -> str:
+    return ", ".join(f"{_as_text(c, types[c])} AS {quote(c)}" for c in columns)
+
+
+def _json_object(columns: list[str], types: dict[str, str]) -> str:
+    pairs = ", ".join(
+        f"'{c.replace(chr(39), chr(39) * 2)}', {_as_text(c, types[c])}" for c in columns
     )
+    return f"json_object({pairs})"
 
 
 def _geometry_json(pinned: Pinned) -> str:
@@ -72,20 +82,25 @@ def export(
         )
     media = FORMATS[fmt][0]
     pinned = pin(catalog, caller, name, params)
+    pinned.query(params)  # every column, filter and order named is checked before streaming
     columns = params.select or list(pinned.types)
     if fmt == "jsonl":
         _, batches = records_stream(
-            catalog, caller, name, params, f"{_json_object(columns)}::VARCHAR"
+            catalog, caller, name, params, f"{_json_object(columns, pinned.types)}::VARCHAR"
         )
         return pinned, media, _jsonl(batches)
     if fmt == "geojson":
         geometry = _geometry_json(pinned)
         feature = (f"json_object('type', 'Feature', 'geometry', {geometry}, "
-                   f"'properties', {_json_object(columns)})::VARCHAR")  # fmt: skip
+                   f"'properties', {_json_object(columns, pinned.types)})::VARCHAR")  # fmt: skip
         _, batches = records_stream(catalog, caller, name, params, feature)
         return pinned, media, _geojson(batches)
+    if fmt == "csv":
+        text = _text_columns(columns, pinned.types)
+        _, batches = records_stream(catalog, caller, name, params, text)
+        return pinned, media, _csv(batches)
     _, batches = records_stream(catalog, caller, name, params)
-    return pinned, media, (_csv(batches) if fmt == "csv" else _parquet(batches))
+    return pinned, media, _parquet(batches)
 
 
 def _jsonl(batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
