@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install UrbanLake with its dev tools
 
-demo: $(STAMP) ## generate the sample city, ingest it, show what was loaded
-	$(BIN)/urbanlake --project . demo
+demo: $(STAMP) ## generate the sample city, ingest, publish, serve the API (DEMO_ARGS=--no-serve: exit)
+	$(BIN)/urbanlake --project . demo $(DEMO_ARGS)
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check platform tests bench

@@ -489,14 +489,14 @@ def serve(
 
 @app.command()
 def demo(
-    keep_serving: Annotated[
-        bool, typer.Option(help="keep the demo HTTP feed running afterwards")
-    ] = False,
+    serve: Annotated[
+        bool, typer.Option(help="serve the catalog API afterwards until Ctrl-C (--no-serve: exit)")
+    ] = True,
 ) -> None:
-    """Generate a seeded sample city, ingest it with connectors/, and show what was loaded."""
+    """Generate a seeded sample city, ingest it, publish its catalog, then serve the API."""
     from urbanlake.demo import run_demo
 
-    code = run_demo(settings(), console, keep_serving=keep_serving)
+    code = run_demo(settings(), console, serve=serve)
     raise typer.Exit(code)
 
 

@@ -148,9 +148,12 @@ FROM waste.bin_fill_levels
 GROUP BY ALL ORDER BY day"""
 
 
-def run_demo(settings: Settings, console: Console, keep_serving: bool = False) -> int:
-    """Generate, serve, ingest every connector, print what was loaded and an example query."""
-    from urbanlake.cli import summary_table
+def run_demo(settings: Settings, console: Console, serve: bool = False) -> int:
+    """Generate, serve, ingest every connector, publish the catalog, print what was loaded and an
+    example query; with ``serve``, then serve the catalog API until Ctrl-C."""
+    from urbanlake.catalog.checks import catalog_entries
+    from urbanlake.catalog.publish import publish
+    from urbanlake.cli import publish_table, summary_table
     from urbanlake.connectors.registry import load_configs
     from urbanlake.lakehouse.lake import Lake
     from urbanlake.pipeline.run import ingest
@@ -193,16 +196,44 @@ def run_demo(settings: Settings, console: Console, keep_serving: bool = False) -
             console.print('[bold]Example query[/bold] (`urbanlake sql "…"`):')
             console.print(EXAMPLE_QUERY, highlight=False, markup=False)
             console.print(to_rich(lake.query(EXAMPLE_QUERY)))
+            published = publish(lake, catalog_entries(settings))
+            console.print(publish_table(published))
             console.print(
                 "Next: `urbanlake tables`, `urbanlake history waste.bin_fill_levels`, `urbanlake sql`"
             )
-            failed = [s for s in summaries if s.status != "succeeded"]
-            for s in failed:
-                console.print(f"[red]{s.connector} failed:[/red] {s.error}")
-        if keep_serving:
-            console.print("serving the parking feed; Ctrl-C stops")
-            threading.Event().wait()
+            failed = [s.connector for s in summaries if s.status != "succeeded"]
+            failed += [p.dataset for p in published if p.status == "failed"]
+            for s in summaries:
+                if s.status != "succeeded":
+                    console.print(f"[red]{s.connector} failed:[/red] {s.error}")
+        if serve and not failed:
+            serve_api(settings, console)
         return 1 if failed else 0
     finally:
         server.shutdown()
         sandbox.stop()
+
+
+def serve_api(settings: Settings, console: Console) -> None:
+    """Serve the catalog API on ``api.host:api.port`` until Ctrl-C (the demo feeds keep running)."""
+    import uvicorn
+
+    from urbanlake.api.app import create_app
+
+    base = f"http://{settings.api.host}:{settings.api.port}"
+    console.print("[bold]The catalog API is up[/bold] (Ctrl-C stops):")
+    for path, what in (("/api/v1/datasets", "search the datasets"),
+                       ("/api/v1/docs", "interactive API docs"),
+                       ("/api/v1/datasets/bins-above-80/records", "bins over 80 % full"),
+                       ("/api/v1/datasets/bin-fill-levels/export?format=csv", "a streamed CSV export")):  # fmt: skip
+        console.print(f"  {base}{path}  {what}", highlight=False)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host=settings.api.host,
+            port=settings.api.port,
+            log_level="warning",
+        )
+    )
+    server.run()  # returns after Ctrl-C, once open requests are done
+    console.print("API stopped.")
