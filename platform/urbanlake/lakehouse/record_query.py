@@ -337,7 +337,7 @@ class RecordReader:
         """
         old, new = f"{table.sql}{at_clause(before)}", f"{table.sql}{at_clause(after)}"
         keys = ", ".join(quote(k) for k in key)
-        join = " AND ".join(f"o.{quote(k)} IS NOT DISTINCT FROM n.{quote(k)}" for k in key)
+        join = " AND ".join(f"__old.{quote(k)} IS NOT DISTINCT FROM __new.{quote(k)}" for k in key)
         self.con.execute(
             f"CREATE OR REPLACE TEMP TABLE __gone AS (SELECT * FROM {old} EXCEPT ALL SELECT * FROM {new})"
         )
@@ -346,9 +346,9 @@ class RecordReader:
         )
         try:
             parts = {
-                "inserted": f"SELECT n.* FROM __came n WHERE NOT EXISTS (SELECT 1 FROM __gone o WHERE {join}) ORDER BY {keys}",
-                "deleted": f"SELECT o.* FROM __gone o WHERE NOT EXISTS (SELECT 1 FROM __came n WHERE {join}) ORDER BY {keys}",
-                "updated": f"SELECT to_json(o) AS before, to_json(n) AS after FROM __gone o JOIN __came n ON {join} ORDER BY {', '.join('n.' + quote(k) for k in key)}",
+                "inserted": f"SELECT __new.* FROM __came __new WHERE NOT EXISTS (SELECT 1 FROM __gone __old WHERE {join}) ORDER BY {keys}",
+                "deleted": f"SELECT __old.* FROM __gone __old WHERE NOT EXISTS (SELECT 1 FROM __came __new WHERE {join}) ORDER BY {keys}",
+                "updated": f"SELECT __old AS before, __new AS after FROM __gone __old JOIN __came __new ON {join} ORDER BY {', '.join('__new.' + quote(k) for k in key)}",
             }
             out: dict[str, Any] = {"counts": {}}
             for name, sql in parts.items():
