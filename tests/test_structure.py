@@ -20,6 +20,9 @@ ALLOWED = {
     "connectors": {"core", "connectors"},
     "quality": {"core", "quality", "lakehouse"},
     "pipeline": {"core", "connectors", "quality", "lakehouse", "pipeline"},
+    "catalog": {"core", "connectors", "quality", "lakehouse", "catalog"},
+    # A request crosses api → catalog → lakehouse reader, and nothing else.
+    "api": {"core", "catalog", "api"},
 }
 
 
@@ -103,3 +106,12 @@ def test_every_connector_type_has_docs_and_a_valid_example(name: str) -> None:
     assert cls.example["type"] == name == cls.type_name
     schema = cls.spec_model.model_json_schema()
     assert schema["type"] == "object" and "properties" in schema
+
+
+def test_the_api_process_never_imports_great_expectations() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, urbanlake.api.app; print('great_expectations' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -17,6 +17,7 @@ from urbanlake.api.models import (
     AggregateResult,
     Changes,
     DatasetDetail,
+    ErrorBody,
     QualityReport,
     RecordsPage,
     SearchResult,
@@ -26,9 +27,20 @@ from urbanlake.catalog import actions
 from urbanlake.catalog.exports import FORMATS, export, version_file
 from urbanlake.catalog.params import MAX_LIMIT, parse_record_params
 from urbanlake.catalog.service import ANONYMOUS, Caller, Catalog
-from urbanlake.lakehouse.record_query import BadQuery
+from urbanlake.core.errors import BadQuery
 
-router = APIRouter(prefix="/api/v1", tags=["datasets"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": ErrorBody,
+        "description": "a parameter, filter, column or cursor that cannot be used",
+    },
+    404: {
+        "model": ErrorBody,
+        "description": "no such dataset or version (or one the caller may not see)",
+    },
+    503: {"model": ErrorBody, "description": "the lake could not be read; try again"},
+}
+router = APIRouter(prefix="/api/v1", tags=["datasets"], responses=ERRORS)
 log = logging.getLogger("uvicorn.error")
 IMMUTABLE = "public, max-age=31536000, immutable"
 
@@ -239,7 +251,9 @@ def dataset_export(
 @router.api_route("/datasets/{name}/versions/{version}/data.parquet", methods=["GET", "HEAD"],
                   summary="A version's stable Parquet file (Range requests)",
                   responses={200: {"content": {"application/vnd.apache.parquet": {}}},
-                             206: {"description": "the requested byte range"}})  # fmt: skip
+                             206: {"description": "the requested byte range"},
+                             304: {"description": "not modified (If-None-Match)"},
+                             416: {"model": ErrorBody, "description": "a range outside the file"}})  # fmt: skip
 def version_parquet(
     request: Request, name: Name, version: int, catalog: CatalogDep, caller: CallerDep
 ) -> Response:

@@ -13,9 +13,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from urbanlake.catalog.actions import NotPublished
-from urbanlake.core.errors import LakeError, NotFound, UrbanLakeError
+from urbanlake.core.errors import BadQuery, LakeError, NotFound, UrbanLakeError
 from urbanlake.core.secrets import mask
-from urbanlake.lakehouse.record_query import BadQuery
 
 log = logging.getLogger("uvicorn.error")
 STATUS_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",

@@ -20,10 +20,9 @@ from urbanlake.catalog.params import (
     parse_metrics,
 )
 from urbanlake.catalog.service import Caller, Catalog
-from urbanlake.core.errors import NotFound
+from urbanlake.core.errors import BadQuery, NotFound
 from urbanlake.lakehouse.reader import LakeReader
 from urbanlake.lakehouse.record_query import (
-    BadQuery,
     Geometry,
     RecordQuery,
     RecordReader,

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from urbanlake.lakehouse.record_query import BadQuery
+from urbanlake.core.errors import BadQuery
 
 
 def _plain(value: Any) -> Any:

@@ -17,9 +17,10 @@ import pyarrow.parquet as pq
 from urbanlake.catalog.actions import Pinned, pin, records_stream
 from urbanlake.catalog.params import RecordParams
 from urbanlake.catalog.service import Caller, Catalog
+from urbanlake.core.errors import BadQuery
 from urbanlake.core.storage import filesystem_for
 from urbanlake.lakehouse.normalize import quote
-from urbanlake.lakehouse.record_query import BadQuery, copy_version_to_parquet
+from urbanlake.lakehouse.record_query import copy_version_to_parquet
 
 FORMATS = {
     "csv": ("text/csv; charset=utf-8", "csv"),

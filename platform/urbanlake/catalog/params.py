@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from urbanlake.lakehouse.record_query import METRICS, OPERATORS, BadQuery, Filter
+from urbanlake.core.errors import BadQuery
+from urbanlake.lakehouse.record_query import METRICS, OPERATORS, Filter
 
 RESERVED = {"select", "order_by", "bbox", "facet", "facet_size", "limit", "cursor", "version",
             "as_of", "format", "group_by", "bucket", "metrics", "max_groups"}  # fmt: skip
@@ -69,6 +70,8 @@ def parse_record_params(
     """Parse a request's query parameters (in order, repeats allowed)."""
     params = RecordParams(limit=limit_default)
     for key, value in items:
+        if key in RESERVED and value == "":
+            continue  # ``?as_of=`` is as if not given, as forms send empty fields
         if key not in RESERVED:
             params.filters.append(parse_filter(key, value))
         elif key == "select":

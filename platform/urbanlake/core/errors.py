@@ -73,4 +73,19 @@ class LakeError(UrbanLakeError):
 
 
 class NotFound(UrbanLakeError):
-    """A table, connector or snapshot that does not exist."""
+    """A table, connector, dataset or snapshot that does not exist (or that the caller may not see)."""
+
+    status = 404
+    code = "not_found"
+
+
+class BadQuery(UrbanLakeError):
+    """A request names a column, operator, value or cursor that cannot be used; ``parameter`` is
+    the request parameter at fault."""
+
+    status = 400
+
+    def __init__(self, message: str, parameter: str, code: str = "bad_parameter"):
+        super().__init__(message)
+        self.parameter = parameter
+        self.code = code

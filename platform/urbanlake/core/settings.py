@@ -71,7 +71,7 @@ class ApiSettings(BaseModel):
     port: int = Field(8000, description="port `urbanlake serve` listens on")
     workers: int = Field(1, description="API worker processes")
     memory_limit: str = Field(
-        "300MB", description="DuckDB memory per API worker; larger sorts and joins spill to disk"
+        "256MB", description="DuckDB memory per API worker; larger sorts and joins spill to disk"
     )
     max_groups: int = Field(100_000, description="most groups an aggregate answers (more: 400)")
 

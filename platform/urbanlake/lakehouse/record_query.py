@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from urbanlake.core.errors import UrbanLakeError
+from urbanlake.core.errors import BadQuery
 from urbanlake.core.suggest import closest
 from urbanlake.lakehouse.normalize import quote
 from urbanlake.lakehouse.reader import LakeReader, arrow_of, at_clause
@@ -27,16 +27,6 @@ INTERVAL_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w"
 NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL",
            "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")  # fmt: skip
 TEMPORAL = ("TIMESTAMP", "DATE")
-
-
-class BadQuery(UrbanLakeError):
-    """A request names a column, operator, value or cursor that cannot be used; ``parameter``
-    is the request parameter at fault."""
-
-    def __init__(self, message: str, parameter: str, code: str = "bad_parameter"):
-        super().__init__(message)
-        self.parameter = parameter
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -305,7 +295,7 @@ class RecordReader:
         return result
 
     def stream(
-        self, query: RecordQuery, expression: str | None = None, batch_rows: int = 65_536
+        self, query: RecordQuery, expression: str | None = None, batch_rows: int = 32_768
     ) -> Iterator[pa.RecordBatch]:
         """Every filtered row in record batches, in constant memory (DuckDB streams the scan).
 
