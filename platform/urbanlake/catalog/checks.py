@@ -11,7 +11,6 @@ from urbanlake.core.errors import ConfigError, ConfigProblem, UrbanLakeError
 from urbanlake.core.settings import Settings
 from urbanlake.core.spec import ConnectorConfig
 from urbanlake.lakehouse.lake import Lake
-from urbanlake.lakehouse.records import TableRef
 from urbanlake.lakehouse.versions import model_columns
 
 
@@ -32,30 +31,37 @@ def _lake_exists(settings: Settings) -> bool:
 def check_catalog(
     settings: Settings, configs: list[ConnectorConfig]
 ) -> tuple[list[DatasetEntry], list[ConfigProblem]]:
-    entries, problems = load_entries(settings.catalog_dir, configs)
-    # Tables the connectors declare, loaded or not; a multi-table connector's parts are only
-    # known once loaded.
+    # Tables the connectors declare, loaded or not (a multi-table connector's parts are known
+    # once loaded), and the lake's tables with their columns.
     tables: dict[str, list[str]] = {c.table_name: [] for c in configs}
-    models: dict[str, list[str]] = {}
+    problems: list[ConfigProblem] = []
+    lake = None
     if _lake_exists(settings):
         try:
-            with Lake.open(settings) as lake:
-                for table in lake.reader.table_names():
-                    tables[str(table)] = list(
-                        lake.reader.column_types(TableRef(table.domain, table.name))
-                    )
-                for entry in entries:
-                    if entry.is_model:
-                        try:
-                            models[entry.name] = model_columns(lake, entry.model_sql())
-                        except Exception as exc:  # the model's own SQL error, said as such
-                            if "does not exist" in str(exc):
-                                continue  # an input not loaded yet: checked once it is
-                            problems.append(ConfigProblem(str(entry.sql_path()), None, "source.sql",
-                                                          f"the SQL model does not run: {exc}".split("\n")[0]))  # fmt: skip
+            lake = Lake.open(settings)
         except UrbanLakeError as exc:
             problems.append(
                 ConfigProblem(str(settings.catalog_dir), None, "", f"cannot read the lake: {exc}")
             )
+    try:
+        if lake is not None:
+            for table in lake.reader.table_names():
+                tables[str(table)] = list(lake.reader.column_types(table))
+        entries, found = load_entries(settings.catalog_dir, configs, set(tables))
+        problems += found
+        models: dict[str, list[str]] = {}
+        for entry in entries:
+            if lake is None or not entry.is_model:
+                continue
+            try:
+                models[entry.name] = model_columns(lake, entry.model_sql())
+            except Exception as exc:  # the model's own SQL error, said as such
+                if "does not exist" in str(exc):
+                    continue  # an input not loaded yet: checked once it is
+                problems.append(ConfigProblem(str(entry.sql_path()), None, "source.sql",
+                                              f"the SQL model does not run: {exc}".split("\n")[0]))  # fmt: skip
+    finally:
+        if lake is not None:
+            lake.close()
     problems += check_against_lake(entries, tables, models)
     return entries, problems

@@ -189,14 +189,29 @@ def connector_defaults(connector: ConnectorConfig) -> dict[str, Any]:
 
 
 def validate_entry(
-    doc: LocatedDocument, connectors: dict[str, ConnectorConfig]
+    doc: LocatedDocument,
+    connectors: dict[str, ConnectorConfig],
+    known_tables: set[str] | None = None,
 ) -> tuple[DatasetEntry | None, list[ConfigProblem]]:
     if not isinstance(doc.data, dict):
         return None, [problem_at(doc, (), "a catalog entry must be a mapping of fields")]
     data = dict(doc.data)
     source = data.get("source")
     if isinstance(source, dict) and isinstance(source.get("table"), str):
-        connector = connectors.get(source["table"])
+        table = source["table"]
+        # A multi-table connector (GTFS, GBFS) makes <name>_<part> tables, known once loaded.
+        part_of = any(table.startswith(f"{name}_") for name in connectors)
+        if known_tables is not None and table not in known_tables and not part_of:
+            # Said first: the fields a connector would have given are missing for the same reason.
+            hint = closest(table, sorted(known_tables))
+            return None, [
+                problem_at(
+                    doc,
+                    ("source", "table"),
+                    f"no table {table}" + (f"; did you mean '{hint}'?" if hint else ""),
+                )
+            ]
+        connector = connectors.get(table)
         if connector is not None:
             defaults = connector_defaults(connector)
             columns = {**defaults.pop("columns", {}), **(data.get("columns") or {})}
@@ -215,16 +230,19 @@ def validate_entry(
 
 
 def load_entries(
-    directory: Path, connectors: list[ConnectorConfig] | None = None
+    directory: Path,
+    connectors: list[ConnectorConfig] | None = None,
+    known_tables: set[str] | None = None,
 ) -> tuple[list[DatasetEntry], list[ConfigProblem]]:
-    """Every catalog entry under ``directory``, and every problem in any of them."""
+    """Every catalog entry under ``directory``, and every problem in any of them; with
+    ``known_tables``, a source table outside them is a problem too."""
     by_table = {c.table_name: c for c in connectors or []}
     entries: list[DatasetEntry] = []
     docs, problems = load_documents(directory) if directory.is_dir() else ([], [])
     seen: dict[str, Path] = {}
     tables: dict[str, Path] = {}
     for doc in docs:
-        entry, found = validate_entry(doc, by_table)
+        entry, found = validate_entry(doc, by_table, known_tables)
         problems.extend(found)
         if entry is None:
             continue
