@@ -33,11 +33,12 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 test: lint ## lint, then every test
 	$(BIN)/pytest -q -p no:cacheprovider
 
-bench: $(STAMP) ## benchmarks against raw pyarrow/protobuf floors and dlt (installs the bench extra)
+bench: $(STAMP) ## benchmarks against raw pyarrow/protobuf floors, dlt and Datasette (installs the bench extra)
 	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/quality.py
 	@if [ -f bench/transport.py ]; then $(BIN)/python bench/transport.py; fi
+	$(BIN)/python bench/api.py
 
 clean: ## remove the demo lake and caches (keeps .venv)
 	rm -rf lake .urbanlake demo-data .pytest_cache .mypy_cache .ruff_cache

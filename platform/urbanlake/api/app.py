@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from urbanlake.api.models import Health
 from urbanlake.catalog.service import Catalog
 from urbanlake.core.settings import Settings, load_settings
 
+log = logging.getLogger("uvicorn.error")
 REQUESTS = Counter("urbanlake_api_requests_total", "API requests", ["route", "method", "status"])
 LATENCY = Histogram(
     "urbanlake_api_request_seconds", "API request time until the first byte", ["route"]
@@ -29,7 +31,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.catalog = Catalog(settings)
+        catalog = Catalog(settings)
+        for problem in catalog.problems:
+            log.warning("catalog entry left out: %s", problem)
+        app.state.catalog = catalog
         yield
         app.state.catalog.close()
 
