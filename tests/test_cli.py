@@ -23,7 +23,7 @@ def invoke(project: Path, *args: str, code: int = 0) -> str:
 def test_init_ingest_query_tables_history(tmp_path: Path) -> None:
     project = tmp_path / "city"
     assert "Project ready" in runner.invoke(app, ["init", str(project)]).output
-    assert "1 connector config(s) valid" in invoke(project, "check")
+    assert "1 connector config(s) and 1 catalog entry valid" in invoke(project, "check")
     out = invoke(project, "ingest", "--all")
     assert "Ingest summary" in out and "waste.bin_fill_levels" in out and "succeeded" in out
 

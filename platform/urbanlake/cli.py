@@ -198,7 +198,13 @@ def refresh_catalog(lake: Any, tables: set[str] | None) -> list[Any]:
     from urbanlake.catalog.checks import catalog_entries
     from urbanlake.catalog.publish import publish
 
-    entries = catalog_entries(settings())
+    try:
+        entries = catalog_entries(settings())
+    except ConfigError as exc:
+        # The data is committed either way; a broken entry must not hide that.
+        errors.print(f"[yellow]catalog not refreshed[/yellow] ({len(exc.problems)} problem(s); "
+                     "`urbanlake check` lists them)")  # fmt: skip
+        return []
     if not entries:
         return []
     # A multi-table connector (GTFS, GBFS) feeds <name>_<part> tables.

@@ -74,10 +74,39 @@ expectations by their own names and arguments. A connector refers to its suite w
 `quality: {suite: <domain>/<dataset>}`.
 """
 
-CATALOG_README = """\
-# Curated datasets
+CATALOG_EXAMPLE = """\
+# A curated dataset: what the catalog API publishes, at /api/v1/datasets/bin-fill-levels.
+# `urbanlake check` validates it; `urbanlake publish` (and every `urbanlake ingest` that changes
+# its table) records a new version. Nothing is published without an entry like this one.
+name: bin-fill-levels              # the dataset's name in URLs: lowercase letters, digits, - and _
+domain: waste
+source: {table: waste.bin_fill_levels}   # a lake table, or {sql: <file>.sql} (see below)
 
-SQL models over the lake's tables plus their publication metadata, published by the catalog API.
+# Title, description, publisher, primary key, column units and descriptions, and the
+# `publish` block's access, license, keywords and theme come from the connector that fills the
+# table (connectors/waste/bin_fill_levels.yaml). A field set here wins.
+keywords: [waste, bins, sensors]
+theme: environment
+frequency: hourly                  # continuous | realtime | minutely | hourly | daily | ... | never
+geometry: {lon: longitude, lat: latitude}   # where rows are: bbox= filters and GeoJSON
+columns:
+  latitude: {unit: degree, description: WGS 84 latitude}
+  longitude: {unit: degree, description: WGS 84 longitude}
+
+# access: partner                  # public | partner | internal; until API keys exist, a dataset
+#                                  # that is not public answers 404, like one that does not exist
+# license: CC0-1.0                 # an SPDX id
+# spatial: {bbox: [10.70, 59.88, 10.81, 59.95]}   # min lon, min lat, max lon, max lat
+# freshness: {max_age: 3h}         # stale after this (default: the connector's quality suite)
+
+# A SQL model instead: a .sql file next to this one holds one DuckDB SELECT over lake tables
+# (<domain>.<table>); `urbanlake publish` materializes it as a lake table (catalog.bins_above_80).
+# name: bins-above-80
+# title: Bins more than 80 % full
+# publisher: {name: City Waste Services, email: opendata@city.example}
+# license: CC-BY-4.0
+# primary_key: [bin_id]
+# source: {sql: bins-above-80.sql}
 """
 
 
@@ -92,7 +121,7 @@ def scaffold(directory: Path) -> list[Path]:
         "connectors/waste/bin_fill_levels.yaml": CONNECTOR_EXAMPLE,
         "data/bins/2026-01-01.csv": EXAMPLE_CSV,
         "quality/README.md": QUALITY_README,
-        "catalog/README.md": CATALOG_README,
+        "catalog/waste/bin-fill-levels.yaml": CATALOG_EXAMPLE,
         ".gitignore": "lake/\n.urbanlake/\n",
     }
     created = []

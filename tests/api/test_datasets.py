@@ -123,6 +123,10 @@ def test_records_select_order_and_formats(demo_api: ApiServer) -> None:
     assert geo["type"] == "FeatureCollection" and len(geo["features"]) == 3
     assert geo["features"][0]["geometry"]["type"] == "Point"
     assert 'rel="next"' in page.headers["link"]
+    empty = demo_api.get(
+        "/datasets/bin-fill-levels/records", params={"fill_level__gt": "1000", "format": "csv"}
+    )
+    assert empty.text.strip() == "bin_id,measured_at,fill_level,latitude,longitude"
 
 
 def test_keyset_pages_return_every_row_once(demo_api: ApiServer) -> None:
@@ -237,11 +241,13 @@ def test_parquet_stable_url_serves_ranges_to_duckdb(demo_api: ApiServer) -> None
 
 def test_health_and_metrics(demo_api: ApiServer) -> None:
     health = demo_api.get(f"{demo_api.url}/healthz").json()
-    assert health["status"] == "ok" and health["datasets"] == 10
+    assert health["status"] == "ok" and health["datasets"] == 9  # public ones only
     metrics = demo_api.get(f"{demo_api.url}/metrics").text
     assert "urbanlake_api_requests_total" in metrics
     assert demo_api.get(f"{demo_api.api}/openapi.json").json()["paths"]
-    assert demo_api.get(f"{demo_api.api}/docs").status_code == 200
+    docs = demo_api.get(f"{demo_api.api}/docs")
+    assert docs.status_code == 200 and "/api/v1/docs/assets/swagger-ui-bundle.js" in docs.text
+    assert demo_api.get(f"{demo_api.api}/docs/assets/swagger-ui-bundle.js").status_code == 200
 
 
 HIDDEN_PATHS = ["", "/records", "/aggregate", "/export", "/export?format=parquet", "/versions",

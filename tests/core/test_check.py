@@ -71,7 +71,7 @@ def test_check_passes_on_a_valid_project_and_secrets_need_not_be_set(tmp_path: P
     )
     result = runner.invoke(app, ["--project", str(tmp_path), "check"])
     assert result.exit_code == 0, result.output
-    assert "1 connector config(s) valid" in result.output
+    assert "1 connector config(s) and 0 catalog entries valid" in result.output
 
 
 def test_two_configs_for_one_table_are_refused(tmp_path: Path) -> None:

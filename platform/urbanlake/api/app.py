@@ -10,13 +10,16 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from swagger_ui_bundle import swagger_ui_path
 
 from urbanlake import __version__
 from urbanlake.api.datasets import get_catalog, json_response, router
 from urbanlake.api.errors import install_error_handlers
 from urbanlake.api.models import Health
-from urbanlake.catalog.service import Catalog
+from urbanlake.catalog.service import ANONYMOUS, Catalog
 from urbanlake.core.settings import Settings, load_settings
 
 log = logging.getLogger("uvicorn.error")
@@ -44,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Curated city datasets: search, records with version-pinned cursors, exact "
         "aggregates, streamed exports, versions and changes.",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        docs_url=None,  # served below from the packaged Swagger UI: no CDN, works offline
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -64,6 +67,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         REQUESTS.labels(name, request.method, str(response.status_code)).inc()
         return response
 
+    app.mount("/api/v1/docs/assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/api/v1/docs", include_in_schema=False)
+    def docs() -> Response:
+        assets = "/api/v1/docs/assets"
+        return get_swagger_ui_html(
+            openapi_url="/api/v1/openapi.json", title=f"{app.title} — API docs",
+            swagger_js_url=f"{assets}/swagger-ui-bundle.js", swagger_css_url=f"{assets}/swagger-ui.css",
+            swagger_favicon_url=f"{assets}/favicon-32x32.png",
+        )  # fmt: skip
+
     @app.get("/healthz", response_model=Health, tags=["operations"])
     def healthz(request: Request) -> Response:
         catalog = get_catalog(request)
@@ -72,9 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             snapshot = reader.current_snapshot()
         finally:
             reader.close()
-        return json_response(
-            {"status": "ok", "datasets": len(catalog.entries), "snapshot": snapshot}
-        )
+        public = len(catalog.visible(ANONYMOUS))  # no count that reveals what a caller cannot see
+        return json_response({"status": "ok", "datasets": public, "snapshot": snapshot})
 
     @app.get("/metrics", tags=["operations"], response_class=Response,
              responses={200: {"content": {"text/plain": {}}}})  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import date, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -160,7 +161,8 @@ def dataset_records(
         next_url = with_params(request, catalog, path, {"cursor": page["next_cursor"]})
     headers = {"Link": f'<{next_url}>; rel="next"'} if next_url else {}
     if format == "csv":
-        return Response(_csv_page(page["rows"], list(page["rows"][0]) if page["rows"] else []),
+        columns = params.select or list(page["pinned"].types)
+        return Response(_csv_page(page["rows"], columns),
                         media_type="text/csv; charset=utf-8", headers=headers)  # fmt: skip
     if format == "geojson":
         return Response(_geojson_page(page), media_type="application/geo+json", headers=headers)
@@ -175,7 +177,10 @@ def _csv_page(rows: list[dict[str, Any]], columns: list[str]) -> bytes:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(
+        {k: v.isoformat() if isinstance(v, datetime | date) else v for k, v in row.items()}
+        for row in rows
+    )
     return out.getvalue().encode()
 
 

@@ -7,10 +7,13 @@ snapshot, so pages, counts and exports of one version never change.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from urbanlake.catalog.cursor import decode_cursor, encode_cursor, query_digest
 from urbanlake.catalog.entry import DatasetEntry
@@ -94,7 +97,7 @@ def pin(catalog: Catalog, caller: Caller, name: str, params: RecordParams | None
         match = [v for v in versions if int(v["version"]) == wanted]
         if not match:
             raise NotFound(
-                f"dataset '{name}' has no version {wanted}; see /datasets/{name}/versions"
+                f"dataset '{name}' has no version {wanted}; see /api/v1/datasets/{name}/versions"
             )
         chosen = match[0]
     elif params and params.as_of is not None:
@@ -391,7 +394,11 @@ def records_stream(
     if not params.order_by:
         query.order_by = []  # an export in storage order streams without a sort
     reader = catalog.reader()
-    batches = RecordReader(reader).stream(query, expression)
+    try:
+        batches = RecordReader(reader).stream(query, expression)
+    except BaseException:
+        reader.close()
+        raise
 
     def run() -> Iterator[Any]:
         try:
@@ -456,10 +463,22 @@ def dataset_quality(catalog: Catalog, caller: Caller, name: str, runs: int = 10)
         return {
             "summary": quality_summary(catalog, reader, entry, latest),
             "tables": {
-                t: {"expectations": reader.latest_quality_results(t),
+                t: {"expectations": [_public_result(r) for r in reader.latest_quality_results(t)],
                     "trend": reader.quality_trend(t, runs)}
                 for t in tables
             },
         }  # fmt: skip
     finally:
         reader.close()
+
+
+def _public_result(result: dict[str, Any]) -> dict[str, Any]:
+    """An expectation's result as the public sees it: arguments and observations as JSON, and no
+    location of the stored validation document."""
+    out = {k: v for k, v in result.items() if k != "result_uri"}
+    for key in ("kwargs", "observed_value"):
+        text = out.get(key)
+        if isinstance(text, str):
+            with contextlib.suppress(orjson.JSONDecodeError):
+                out[key] = orjson.loads(text)
+    return out

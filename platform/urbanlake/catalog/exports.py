@@ -33,8 +33,12 @@ _file_locks_lock = threading.Lock()
 
 
 def _as_text(column: str, sql_type: str) -> str:
-    """Timestamps as ISO 8601 (``2026-11-01T08:00:00+00``) in text formats; the rest as is."""
-    if sql_type.upper().startswith("TIMESTAMP"):
+    """Timestamps as ISO 8601 in text formats, spelt as in JSON answers
+    (``2026-11-01T08:00:00+00:00``: the API's session is UTC); the rest as is."""
+    upper = sql_type.upper()
+    if upper.startswith("TIMESTAMP WITH TIME ZONE") or upper == "TIMESTAMPTZ":
+        return f"replace(CAST({quote(column)} AS VARCHAR), ' ', 'T') || ':00'"
+    if upper.startswith("TIMESTAMP"):
         return f"replace(CAST({quote(column)} AS VARCHAR), ' ', 'T')"
     return quote(column)
 

@@ -10,10 +10,9 @@ from urbanlake.core.errors import BadQuery
 from urbanlake.lakehouse.record_query import METRICS, OPERATORS, Filter
 
 RESERVED = {"select", "order_by", "bbox", "facet", "facet_size", "limit", "cursor", "version",
-            "as_of", "format", "group_by", "bucket", "metrics", "max_groups"}  # fmt: skip
+            "as_of", "format", "group_by", "bucket", "metrics"}  # fmt: skip
 MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 100
-MAX_GROUPS = 100_000
 
 
 @dataclass

@@ -241,7 +241,7 @@ class LakeReader:
             f"""SELECT expectation, column_name, kwargs, success, observed_value, unexpected_count,
                       unexpected_percent, validated_at, run_id, batch, snapshot_id, result_uri
                FROM {platform_table("quality_results")} WHERE dataset = ?
-               QUALIFY row_number() OVER (PARTITION BY expectation, kwargs ORDER BY validated_at DESC, batch DESC) = 1
+               QUALIFY row_number() OVER (PARTITION BY expectation, column_name ORDER BY validated_at DESC, batch DESC) = 1
                ORDER BY expectation, column_name""",
             [dataset],
         ).to_pylist()

@@ -183,16 +183,41 @@ class RecordReader:
     def __init__(self, reader: LakeReader):
         self.reader = reader
         self.con = reader.con
+        self._last: RecordQuery | None = None  # the query being answered, to name a bad value
 
     def _run(self, sql: str, params: list[Any], parameter: str = "filter") -> pa.Table:
         try:
-            return arrow_of(self.con.execute(sql, params))
-        except duckdb.ConversionException as exc:
-            raise BadQuery(
-                f"a value cannot be read as its column's type: {exc}", parameter, "bad_value"
-            ) from None
+            return arrow_of(self._execute(sql, params, parameter))
+        except duckdb.ConversionException:
+            raise self._bad_value() from None
+
+    def _execute(self, sql: str, params: list[Any], parameter: str = "filter") -> Any:
+        try:
+            return self.con.execute(sql, params)
+        except duckdb.ConversionException:
+            raise self._bad_value() from None
         except duckdb.BinderException as exc:
-            raise BadQuery(f"this request cannot be answered: {exc}", parameter) from None
+            message = str(exc).split("\n")[0]
+            raise BadQuery(f"this request cannot be answered: {message}", parameter) from None
+
+    def _bad_value(self) -> BadQuery:
+        """Which filter's value does not fit its column (asked one at a time, after the fact)."""
+        query = self._last
+        if query is None:
+            return BadQuery("a value cannot be read as its column's type", "filter", "bad_value")
+        for flt in query.filters:
+            if flt.op in ("isnull", "contains") or flt.column not in query.types:
+                continue
+            kind = query.types[flt.column]
+            for value in flt.value if isinstance(flt.value, list) else [flt.value]:
+                try:
+                    self.con.execute(f"SELECT CAST(? AS {kind})", [value]).fetchone()
+                except duckdb.Error:
+                    where = flt.parameter or flt.column
+                    return BadQuery(
+                        f"'{value}' in {where} is not a {kind} value", where, "bad_value"
+                    )
+        return BadQuery("a value cannot be read as its column's type", "filter", "bad_value")
 
     def load_spatial(self) -> None:
         from urbanlake.lakehouse.connection import load_extension
@@ -202,6 +227,7 @@ class RecordReader:
     def page(self, query: RecordQuery, limit: int, after: list[Any] | None = None) -> pa.Table:
         """Up to ``limit`` rows in the query's order, after a cursor's key; the order columns are
         appended (as ``__key_<i>``) so the caller can make the next cursor."""
+        self._last = query
         if query.geometry is not None and query.geometry.wkt and query.bbox:
             self.load_spatial()
         condition, params = where(query)
@@ -221,6 +247,7 @@ class RecordReader:
         return self._run(sql, params)
 
     def count(self, query: RecordQuery) -> int:
+        self._last = query
         if query.geometry is not None and query.geometry.wkt and query.bbox:
             self.load_spatial()
         condition, params = where(query)
@@ -230,6 +257,7 @@ class RecordReader:
     def facet(self, query: RecordQuery, column: str, size: int) -> dict[str, Any]:
         """Exact value counts of ``column`` over the filtered rows, the ``size`` most frequent,
         with the number of distinct values so a cut list says it is cut."""
+        self._last = query
         name = check_column(query, column, "facet")
         condition, params = where(query)
         table = self._run(
@@ -255,6 +283,7 @@ class RecordReader:
         max_groups: int,
     ) -> pa.Table:
         """Exact metrics per group; more groups than ``max_groups`` is an error, never a cut."""
+        self._last = query
         keys: list[str] = []
         for column in group_by:
             keys.append(f"{check_column(query, column, 'group_by')} AS {quote(column)}")
@@ -299,22 +328,31 @@ class RecordReader:
     ) -> Iterator[pa.RecordBatch]:
         """Every filtered row in record batches, in constant memory (DuckDB streams the scan).
 
-        ``expression`` replaces the column list, e.g. one JSON text per row; ``{columns}`` in
-        it stands for the selected columns.
+        The query runs now, so a bad name or value fails before a response starts; the batches
+        are read as the iterator is. ``expression`` replaces the column list (e.g. one JSON text
+        per row).
         """
+        self._last = query
         if query.geometry is not None and query.geometry.wkt:
             self.load_spatial()
         condition, params = where(query)
-        select = expression.format(columns=_select_sql(query)) if expression else _select_sql(query)
+        select = expression or _select_sql(query)
         order = f" ORDER BY {_order_sql(query)}" if query.order_by else ""
         sql = f"SELECT {select} FROM {query.source} WHERE {condition}{order}"
+        reader = self._execute(sql, params).fetch_record_batch(batch_rows)
+        # A filter's value is cast when the scan reaches it: read the first batch now.
         try:
-            reader = self.con.execute(sql, params).fetch_record_batch(batch_rows)
-        except duckdb.ConversionException as exc:
-            raise BadQuery(
-                f"a value cannot be read as its column's type: {exc}", "filter", "bad_value"
-            ) from None
-        yield from reader
+            first = reader.read_next_batch()
+        except StopIteration:
+            return iter(())
+        except (duckdb.ConversionException, pa.ArrowInvalid):
+            raise self._bad_value() from None
+
+        def rest() -> Iterator[pa.RecordBatch]:
+            yield first
+            yield from reader
+
+        return rest()
 
     def changes(
         self, table: TableRef, before: int, after: int, key: list[str], limit: int
