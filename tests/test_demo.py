@@ -37,3 +37,42 @@ def test_demo_loads_every_dataset_and_ends_with_a_table(tmp_path: Path) -> None:
     assert run_demo(settings, Console(file=io.StringIO())) == 0
     with Lake.open(settings) as lake:
         assert {s.name: s.rows for s in lake.table_stats()}["transport.parking_occupancy"] == 384
+
+
+def test_demo_ends_serving_the_api_and_ctrl_c_stops_it(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from tests.api.conftest import free_port, new_project
+
+    project = new_project(tmp_path / "city")
+    port = free_port()
+    env = {**os.environ, "URBANLAKE_API_PORT": str(port)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "urbanlake", "--project", str(project), "demo"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
+    assert process.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 300
+    for line in process.stdout:
+        lines.append(line)
+        if "/api/v1/docs" in line or time.monotonic() > deadline:
+            break
+    assert any("The catalog API is up" in line for line in lines), "".join(lines)
+    for _ in range(100):  # the URLs are printed just before the server binds
+        try:
+            found = httpx.get(f"http://127.0.0.1:{port}/api/v1/datasets", timeout=5).json()
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    assert found["total"] == 9
+    process.send_signal(signal.SIGINT)
+    rest, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, rest
+    assert "API stopped." in rest

@@ -470,6 +470,7 @@ def serve(
     refresh: Annotated[bool, typer.Option(help="publish stale datasets before serving")] = True,
 ) -> None:
     """Serve the catalog API (/api/v1, OpenAPI docs at /api/v1/docs) until Ctrl-C."""
+    import contextlib
     import os
 
     import uvicorn
@@ -489,7 +490,9 @@ def serve(
     console.print(
         f"Catalog API at {address}/api/v1/datasets  (docs: {address}/api/v1/docs). Ctrl-C stops."
     )
-    uvicorn.run("urbanlake.api.app:create_app", factory=True, host=host or api.host,
+    # uvicorn finishes open requests on Ctrl-C (or SIGTERM), then raises the interrupt again.
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.run("urbanlake.api.app:create_app", factory=True, host=host or api.host,
                 port=port or api.port, workers=workers or api.workers, log_level="info")  # fmt: skip
 
 

@@ -6,6 +6,7 @@ the length of the demo and its address reaches the configs through ``URBANLAKE_D
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -235,5 +236,7 @@ def serve_api(settings: Settings, console: Console) -> None:
             log_level="warning",
         )
     )
-    server.run()  # returns after Ctrl-C, once open requests are done
+    # uvicorn finishes open requests on Ctrl-C, then raises the interrupt again for the caller.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
     console.print("API stopped.")
