@@ -134,8 +134,8 @@ def test_time_travel_returns_the_earlier_row_count(lake_target: LakeTarget) -> N
             count(lake, f"SELECT count(*) FROM waste.bins AT (VERSION => {first.snapshot_id})")
             == 40
         )
-        assert lake.read_table(BINS, version=first.snapshot_id).num_rows == 40
-        assert lake.read_table(BINS, timestamp=between).num_rows == 40
+        assert lake.reader.read_table(BINS, version=first.snapshot_id).num_rows == 40
+        assert lake.reader.read_table(BINS, timestamp=between).num_rows == 40
         history = lake.snapshots(BINS)
         assert [h["rows"] for h in history[:2]] == [65, 40]
         assert history[0]["run_id"] == second.run_id

@@ -5,7 +5,6 @@ below here.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import duckdb
@@ -53,15 +52,6 @@ class Lake(LakeWriter):
 
     def exists(self, table: TableRef) -> bool:
         return self.reader.exists(table)
-
-    def read_table(
-        self,
-        table: TableRef,
-        version: int | None = None,
-        timestamp: datetime | str | None = None,
-        limit: int | None = None,
-    ) -> pa.Table:
-        return self.reader.read_table(table, version, timestamp, limit)
 
     def snapshots(self, table: TableRef | None = None) -> list[dict[str, Any]]:
         return self.reader.snapshots(table)
