@@ -326,6 +326,12 @@ def records_page(
                 "cursor",
                 "bad_cursor",
             )
+    # A version never changes: the same page of it is the same answer (rows are shared, read-only).
+    page_key = ("page", name, pinned.number, digest, tuple(query.columns()), params.limit,
+                params.cursor, tuple(params.facets), params.facet_size)  # fmt: skip
+    cached = catalog.answers.get(page_key)
+    if cached is not None:
+        return {**cached, "pinned": pinned}
     reader = catalog.reader()
     try:
         records = RecordReader(reader)
@@ -337,7 +343,7 @@ def records_page(
             found = catalog.answers.get(key)
             if found is None:
                 found = records.facet(query, column, params.facet_size)
-                catalog.answers.put(key, found)
+                catalog.answers.put(key, found, 2 * len(found["values"]) + 1)
             facets[column] = found
     finally:
         reader.close()
@@ -350,8 +356,10 @@ def records_page(
     for row in rows:
         for k in keys:
             row.pop(k, None)
-    return {"rows": rows, "total": total, "version": pinned.number, "next_cursor": next_cursor,
-            "facets": facets, "pinned": pinned}  # fmt: skip
+    answer = {"rows": rows, "total": total, "version": pinned.number, "next_cursor": next_cursor,
+              "facets": facets}  # fmt: skip
+    catalog.answers.put(page_key, answer, max(1, len(rows) * len(query.columns())))
+    return {**answer, "pinned": pinned}
 
 
 def records_aggregate(
@@ -381,7 +389,7 @@ def records_aggregate(
         finally:
             reader.close()
         rows = table.to_pylist()
-        catalog.answers.put(key, rows)
+        catalog.answers.put(key, rows, max(1, table.num_rows * table.num_columns))
     return {"rows": rows, "version": pinned.number}
 
 

@@ -37,26 +37,33 @@ ANONYMOUS = Caller()
 
 
 class LruCache:
-    """A small thread-safe LRU map for answers that a version pins for good."""
+    """A thread-safe LRU map for answers that a version pins for good, bounded by the total
+    weight of what it holds (about the number of values: a page of 100 rows × 8 columns
+    weighs 800)."""
 
-    def __init__(self, size: int):
-        self.size = size
-        self.items: OrderedDict[Any, Any] = OrderedDict()
+    def __init__(self, budget: int):
+        self.budget = budget
+        self.weight = 0
+        self.items: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
         self.lock = threading.Lock()
 
     def get(self, key: Any) -> Any:
         with self.lock:
             if key in self.items:
                 self.items.move_to_end(key)
-                return self.items[key]
+                return self.items[key][0]
         return None
 
-    def put(self, key: Any, value: Any) -> None:
+    def put(self, key: Any, value: Any, weight: int = 1) -> None:
+        if weight > self.budget // 4:
+            return  # one answer may not push out most of the others
         with self.lock:
-            self.items[key] = value
-            self.items.move_to_end(key)
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
+            if key in self.items:
+                self.weight -= self.items.pop(key)[1]
+            self.items[key] = (value, weight)
+            self.weight += weight
+            while self.weight > self.budget and self.items:
+                self.weight -= self.items.popitem(last=False)[1][1]
 
 
 class Catalog:
@@ -77,7 +84,7 @@ class Catalog:
             f"SET temp_directory = '{(settings.state_dir / 'duckdb_spill').as_posix()}'"
         )
         self.raw = RawStore(settings)
-        self.answers = LruCache(4096)
+        self.answers = LruCache(settings.api.cache_values)
         self._versions: tuple[float, dict[str, list[dict[str, Any]]]] | None = None
         self._versions_lock = threading.Lock()
 

@@ -74,6 +74,11 @@ class ApiSettings(BaseModel):
         "256MB", description="DuckDB memory per API worker; larger sorts and joins spill to disk"
     )
     max_groups: int = Field(100_000, description="most groups an aggregate answers (more: 400)")
+    cache_values: int = Field(
+        500_000,
+        description="values (rows × columns) of answers each API worker keeps: a version never "
+        "changes, so a repeated page, count or aggregate is served from memory; 0: none",
+    )
 
 
 class Settings(BaseModel):
