@@ -289,25 +289,21 @@ def freshness(
 # -- records ---------------------------------------------------------------------------------------
 
 
-def _digest(query: RecordQuery) -> str:
-    parts = [f"{f.column}|{f.op}|{f.value}" for f in query.filters]
-    parts += [f"order:{c}:{d}" for c, d in query.order_by] + [f"bbox:{query.bbox}"]
+def _digest(query: RecordQuery, with_order: bool = True) -> str:
+    """What a cursor or a cached answer is for: the filters (and the order)."""
+    parts = [f"{f.column}|{f.op}|{f.value}" for f in query.filters] + [f"bbox:{query.bbox}"]
+    if with_order:
+        parts += [f"order:{c}:{d}" for c, d in query.order_by]
     return query_digest(parts)
 
 
 def _count(catalog: Catalog, records: RecordReader, pinned: Pinned, query: RecordQuery) -> int:
-    key = ("count", pinned.entry.name, pinned.number, _digest_filters(query))
+    key = ("count", pinned.entry.name, pinned.number, _digest(query, with_order=False))
     total = catalog.answers.get(key)
     if total is None:
         total = records.count(query)
         catalog.answers.put(key, total)
     return int(total)
-
-
-def _digest_filters(query: RecordQuery) -> str:
-    return query_digest(
-        [f"{f.column}|{f.op}|{f.value}" for f in query.filters] + [f"bbox:{query.bbox}"]
-    )
 
 
 def records_page(
@@ -339,7 +335,14 @@ def records_page(
         total = _count(catalog, records, pinned, query)
         facets = {}
         for column in params.facets:
-            key = ("facet", name, pinned.number, _digest_filters(query), column, params.facet_size)
+            key = (
+                "facet",
+                name,
+                pinned.number,
+                _digest(query, with_order=False),
+                column,
+                params.facet_size,
+            )
             found = catalog.answers.get(key)
             if found is None:
                 found = records.facet(query, column, params.facet_size)
@@ -377,7 +380,7 @@ def records_aggregate(
     groups = [g.strip() for g in (group_by or "").split(",") if g.strip()]
     parsed_bucket = parse_bucket(bucket) if bucket else None
     parsed_metrics = parse_metrics(metrics or "count")
-    key = ("aggregate", name, pinned.number, _digest_filters(query), tuple(groups), parsed_bucket,
+    key = ("aggregate", name, pinned.number, _digest(query, with_order=False), tuple(groups), parsed_bucket,
            tuple(parsed_metrics))  # fmt: skip
     rows = catalog.answers.get(key)
     if rows is None:
