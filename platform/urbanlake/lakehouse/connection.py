@@ -38,9 +38,18 @@ def postgres_dsn(url: str) -> str:
     return " ".join(f"{k}={v}" for k, v in parts.items() if v)
 
 
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgres://", "postgresql://", "postgres:"))
+
+
+def is_locked(exc: BaseException) -> bool:
+    """A SQLite catalog busy with another transaction: worth another try in a moment."""
+    return "database is locked" in str(exc)
+
+
 def catalog_attach_uri(settings: Settings) -> str:
     url = settings.catalog_url
-    if url.startswith(("postgres://", "postgresql://", "postgres:")):
+    if is_postgres(url):
         return f"ducklake:postgres:{postgres_dsn(url)}"
     Path(url).parent.mkdir(parents=True, exist_ok=True)
     use_wal(Path(url))
@@ -67,11 +76,7 @@ def data_path(settings: Settings) -> str:
 
 def needed_extensions(settings: Settings) -> list[str]:
     """Only what this lake uses: each extension costs a fraction of a second to load."""
-    catalog = (
-        "postgres"
-        if settings.catalog_url.startswith(("postgres://", "postgresql://", "postgres:"))
-        else "sqlite"
-    )
+    catalog = "postgres" if is_postgres(settings.catalog_url) else "sqlite"
     return ["ducklake", catalog, *(["httpfs"] if settings.is_remote else [])]
 
 

@@ -8,6 +8,7 @@ the catalog and its API — reads through here; none of them writes SQL of its o
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 from typing import Any
 
@@ -15,12 +16,13 @@ import duckdb
 import pyarrow as pa
 
 from urbanlake.core.errors import NotFound
-from urbanlake.lakehouse.connection import LAKE, sql_string
+from urbanlake.lakehouse.connection import LAKE, is_locked, sql_string
 from urbanlake.lakehouse.raw import RawStore
 from urbanlake.lakehouse.records import QUARANTINE_SUFFIX, TableRef, TableStats
 from urbanlake.lakehouse.schema import PLATFORM, platform_table
 
 RECENT_BATCHES = 10  # how many recent batches a quality score covers
+LOCK_WAIT = 30.0  # seconds a read goes on trying a locked SQLite catalog
 
 
 def at_clause(version: int | None = None, timestamp: datetime | str | None = None) -> str:
@@ -49,6 +51,20 @@ class LakeReader:
         """A reader on a cursor of the same connection: what each API request thread uses."""
         return LakeReader(self.con.cursor(), self.raw)
 
+    def execute(self, sql: str, parameters: list[Any] | None = None) -> duckdb.DuckDBPyConnection:
+        """Run a statement; a SQLite catalog still locked after SQLite's own wait (a long commit
+        of another process) is tried again, for up to ``LOCK_WAIT`` seconds in all."""
+        waited = 0.0
+        while True:
+            try:
+                return self.con.execute(sql, parameters or [])
+            except duckdb.Error as exc:
+                if not is_locked(exc) or waited >= LOCK_WAIT:
+                    raise
+                pause = min(1.0, 0.05 + waited / 2)
+                time.sleep(pause)
+                waited += pause
+
     def document(self, uri: str) -> bytes:
         """A payload or document kept in the lake's raw zone."""
         if self.raw is None:
@@ -62,21 +78,21 @@ class LakeReader:
 
     def query(self, sql: str, parameters: list[Any] | None = None) -> pa.Table:
         """An analyst's SQL, as Arrow."""
-        return arrow_of(self.con.execute(sql, parameters or []))
+        return arrow_of(self.execute(sql, parameters or []))
 
     def current_snapshot(self) -> int:
-        row = self.con.execute(f"SELECT id FROM {LAKE}.current_snapshot()").fetchone()
+        row = self.execute(f"SELECT id FROM {LAKE}.current_snapshot()").fetchone()
         return int(row[0]) if row else 0
 
     def snapshot_time(self, snapshot: int) -> datetime | None:
-        row = self.con.execute(
+        row = self.execute(
             f"SELECT snapshot_time FROM {LAKE}.snapshots() WHERE snapshot_id = ?", [snapshot]
         ).fetchone()
         return row[0] if row else None
 
     def snapshot_at(self, moment: datetime) -> int | None:
         """The newest snapshot committed at or before ``moment``."""
-        row = self.con.execute(
+        row = self.execute(
             f"SELECT max(snapshot_id) FROM {LAKE}.snapshots() WHERE snapshot_time <= ?", [moment]
         ).fetchone()
         return int(row[0]) if row and row[0] is not None else None
@@ -84,7 +100,7 @@ class LakeReader:
     # -- tables ----------------------------------------------------------------------------------
 
     def table_names(self) -> list[TableRef]:
-        rows = self.con.execute(
+        rows = self.execute(
             "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ? ORDER BY 1, 2",
             [LAKE],
         ).fetchall()
@@ -97,13 +113,13 @@ class LakeReader:
         """Column name → SQL type (empty if the table does not exist), now or at a version."""
         if version is not None:
             try:
-                rows = self.con.execute(
+                rows = self.execute(
                     f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {table.sql}{at_clause(version)})"
                 ).fetchall()
             except duckdb.CatalogException:
                 return {}
             return {name: kind for name, kind in rows}
-        rows = self.con.execute(
+        rows = self.execute(
             "SELECT column_name, data_type FROM duckdb_columns() "
             "WHERE database_name = ? AND schema_name = ? AND table_name = ? ORDER BY column_index",
             [LAKE, table.domain, table.name],
@@ -132,12 +148,12 @@ class LakeReader:
         return self.query(sql)
 
     def row_count(self, table: TableRef, version: int | None = None) -> int:
-        row = self.con.execute(f"SELECT count(*) FROM {table.sql}{at_clause(version)}").fetchone()
+        row = self.execute(f"SELECT count(*) FROM {table.sql}{at_clause(version)}").fetchone()
         return int(row[0]) if row else 0
 
     def snapshots(self, table: TableRef | None = None) -> list[dict[str, Any]]:
         """Snapshots, newest first; with ``table``, only those that changed it, with row counts."""
-        rows = self.con.execute(
+        rows = self.execute(
             f"SELECT snapshot_id, snapshot_time, changes, commit_message, commit_extra_info "
             f"FROM {LAKE}.snapshots() ORDER BY snapshot_id DESC"
         ).fetchall()
@@ -162,7 +178,7 @@ class LakeReader:
     def last_change(self, table: TableRef, upto: int | None = None) -> int | None:
         """The newest snapshot (up to ``upto``) that changed ``table``'s rows or schema (None: it
         does not exist)."""
-        row = self.con.execute(
+        row = self.execute(
             "SELECT table_id FROM __ducklake_metadata_lake.ducklake_table t "
             "JOIN __ducklake_metadata_lake.ducklake_schema s USING (schema_id) "
             "WHERE s.schema_name = ? AND t.table_name = ? AND t.end_snapshot IS NULL",
@@ -170,7 +186,7 @@ class LakeReader:
         ).fetchone()
         if not row:
             return None
-        found = self.con.execute(
+        found = self.execute(
             f"SELECT max(snapshot_id) FROM {LAKE}.snapshots() s, "
             "LATERAL (SELECT unnest(map_values(s.changes)) AS touched) "
             "WHERE (list_contains(touched, ?) OR list_contains(touched, ?)) AND snapshot_id <= ?",
@@ -182,7 +198,7 @@ class LakeReader:
         """Every data table: rows, last commit and quarantined rows."""
         last = {
             dataset: when
-            for dataset, when in self.con.execute(
+            for dataset, when in self.execute(
                 f"SELECT dataset, max(committed_at) FROM {platform_table('commits')} GROUP BY dataset"
             ).fetchall()
         }
@@ -203,7 +219,7 @@ class LakeReader:
 
     def read_state(self, connector: str) -> dict[str, Any]:
         """The state committed with the connector's latest batch (empty before the first)."""
-        row = self.con.execute(
+        row = self.execute(
             f"SELECT state FROM {platform_table('connector_state')} WHERE connector = ? "
             "ORDER BY committed_at DESC, batch DESC LIMIT 1",
             [connector],
@@ -212,7 +228,7 @@ class LakeReader:
 
     def known_payloads(self, connector: str) -> dict[str, str]:
         """sha256 → raw-zone URI of every payload the connector ever kept."""
-        rows = self.con.execute(
+        rows = self.execute(
             f"SELECT sha256, any_value(uri) FROM {platform_table('payloads')} WHERE connector = ? GROUP BY sha256",
             [connector],
         ).fetchall()

@@ -193,7 +193,7 @@ class RecordReader:
 
     def _execute(self, sql: str, params: list[Any], parameter: str = "filter") -> Any:
         try:
-            return self.con.execute(sql, params)
+            return self.reader.execute(sql, params)
         except duckdb.ConversionException:
             raise self._bad_value() from None
         except duckdb.BinderException as exc:
@@ -211,7 +211,7 @@ class RecordReader:
             kind = query.types[flt.column]
             for value in flt.value if isinstance(flt.value, list) else [flt.value]:
                 try:
-                    self.con.execute(f"SELECT CAST(? AS {kind})", [value]).fetchone()
+                    self.reader.execute(f"SELECT CAST(? AS {kind})", [value]).fetchone()
                 except duckdb.Error:
                     where = flt.parameter or flt.column
                     return BadQuery(
@@ -366,10 +366,10 @@ class RecordReader:
         old, new = f"{table.sql}{at_clause(before)}", f"{table.sql}{at_clause(after)}"
         keys = ", ".join(quote(k) for k in key)
         join = " AND ".join(f"__old.{quote(k)} IS NOT DISTINCT FROM __new.{quote(k)}" for k in key)
-        self.con.execute(
+        self.reader.execute(
             f"CREATE OR REPLACE TEMP TABLE __gone AS (SELECT * FROM {old} EXCEPT ALL SELECT * FROM {new})"
         )
-        self.con.execute(
+        self.reader.execute(
             f"CREATE OR REPLACE TEMP TABLE __came AS (SELECT * FROM {new} EXCEPT ALL SELECT * FROM {old})"
         )
         try:
@@ -380,13 +380,13 @@ class RecordReader:
             }
             out: dict[str, Any] = {"counts": {}}
             for name, sql in parts.items():
-                count = self.con.execute(f"SELECT count(*) FROM ({sql})").fetchone()
+                count = self.reader.execute(f"SELECT count(*) FROM ({sql})").fetchone()
                 out["counts"][name] = int(count[0]) if count else 0
-                out[name] = arrow_of(self.con.execute(f"{sql} LIMIT {int(limit)}"))
+                out[name] = arrow_of(self.reader.execute(f"{sql} LIMIT {int(limit)}"))
             return out
         finally:
-            self.con.execute("DROP TABLE IF EXISTS __gone")
-            self.con.execute("DROP TABLE IF EXISTS __came")
+            self.reader.execute("DROP TABLE IF EXISTS __gone")
+            self.reader.execute("DROP TABLE IF EXISTS __came")
 
 
 def interval_sql(text: str) -> str:
@@ -401,7 +401,7 @@ def interval_sql(text: str) -> str:
 
 def copy_version_to_parquet(reader: LakeReader, query: RecordQuery, target: str) -> None:
     """Write a whole version to one Parquet file (row groups of 122,880 rows, zstd)."""
-    reader.con.execute(
+    reader.execute(
         f"COPY (SELECT {_select_sql(query)} FROM {query.source}) TO '{target.replace(chr(39), chr(39) * 2)}' "
         "(FORMAT parquet, COMPRESSION zstd)"
     )
