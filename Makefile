@@ -38,6 +38,8 @@ bench: $(STAMP) ## benchmarks against raw pyarrow/protobuf floors, dlt and Datas
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/quality.py
 	@if [ -f bench/transport.py ]; then $(BIN)/python bench/transport.py; fi
+	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk) \
+		|| echo "wrk is missing and could not be installed: bench/api.py will say what it skips"
 	$(BIN)/python bench/api.py
 
 clean: ## remove the demo lake and caches (keeps .venv)
