@@ -123,6 +123,11 @@ def test_records_select_order_and_formats(demo_api: ApiServer) -> None:
     assert geo["type"] == "FeatureCollection" and len(geo["features"]) == 3
     assert geo["features"][0]["geometry"]["type"] == "Point"
     assert 'rel="next"' in page.headers["link"]
+    only = demo_api.get(
+        "/datasets/bin-fill-levels/records",
+        params={"limit": 2, "format": "geojson", "select": "bin_id"},
+    ).json()
+    assert all(f["geometry"]["type"] == "Point" for f in only["features"])
     empty = demo_api.get(
         "/datasets/bin-fill-levels/records", params={"fill_level__gt": "1000", "format": "csv"}
     )

@@ -154,6 +154,11 @@ def dataset_records(
     """Filters: ``col=value``, ``col__gt``, ``__gte``, ``__lt``, ``__lte``, ``__ne``, ``__in`` (a
     comma list), ``__contains``, ``__isnull``. Pages are keyset cursors pinned to one version."""
     params = record_params(request)
+    if format == "geojson" and params.select is not None:
+        # A feature needs its position even when the properties asked for leave it out.
+        geometry = catalog.entry(caller, name).geometry
+        extra = [c for c in (geometry.columns() if geometry else []) if c not in params.select]
+        params.select = [*params.select, *extra]
     page = actions.records_page(catalog, caller, name, params)
     path = f"/api/v1/datasets/{name}/records"
     next_url = None
