@@ -686,7 +686,8 @@ def make_cursors(port: int, expected: Expected) -> tuple[list[str] | None, str]:
     link = json.loads(body).get("next") if status == 200 else None
     if link:
         token = parse_qs(urlsplit(link).query).get("cursor", [""])[0]
-        linked_version, _, digest = decode_cursor(token)
+        position = decode_cursor(token)
+        linked_version, digest = position.version, position.digest
         if linked_version != version:
             note += f" (the first page's next link says version {linked_version})"
     keys = [expected.deep_after, *expected.random_after]

@@ -3,6 +3,8 @@ quality. Thin: every route parses, calls one catalog action and renders."""
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -176,9 +178,6 @@ def dataset_records(
 
 
 def _csv_page(rows: list[dict[str, Any]], columns: list[str]) -> bytes:
-    import csv
-    import io
-
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()

@@ -12,8 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from urbanlake.catalog.actions import NotPublished
-from urbanlake.core.errors import BadQuery, LakeError, NotFound, UrbanLakeError
+from urbanlake.core.errors import LakeError, UrbanLakeError
 from urbanlake.core.secrets import mask
 
 log = logging.getLogger("uvicorn.error")
@@ -43,18 +42,6 @@ def error_response(
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(BadQuery)
-    async def bad_query(request: Request, exc: BadQuery) -> JSONResponse:
-        return error_response(400, exc.code, str(exc), [{"parameter": exc.parameter}])
-
-    @app.exception_handler(NotPublished)
-    async def not_published(request: Request, exc: NotPublished) -> JSONResponse:
-        return error_response(404, "not_published", str(exc))
-
-    @app.exception_handler(NotFound)
-    async def not_found(request: Request, exc: NotFound) -> JSONResponse:
-        return error_response(404, "not_found", str(exc))
-
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         details = [
@@ -82,7 +69,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(UrbanLakeError)
     async def platform_error(request: Request, exc: UrbanLakeError) -> JSONResponse:
-        return error_response(400, "bad_request", str(exc))
+        # Errors meant for callers carry their HTTP status and code (core.errors); any other is
+        # a request the platform refused.
+        parameter = getattr(exc, "parameter", None)
+        return error_response(getattr(exc, "status", 400), getattr(exc, "code", "bad_request"),
+                              str(exc), [{"parameter": parameter}] if parameter else None)  # fmt: skip
 
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception) -> JSONResponse:

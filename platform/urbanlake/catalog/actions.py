@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from urbanlake.catalog.cursor import decode_cursor, encode_cursor, query_digest
+from urbanlake.catalog.cursor import encode_cursor, query_digest
 from urbanlake.catalog.entry import DatasetEntry
 from urbanlake.catalog.params import (
     RecordParams,
@@ -32,13 +32,14 @@ from urbanlake.lakehouse.record_query import (
     check_column,
 )
 from urbanlake.lakehouse.records import TableRef
-from urbanlake.quality.suite import suite_for
 
 FACETS = ("domain", "theme", "publisher", "license", "keyword")
 
 
 class NotPublished(NotFound):
     """The dataset is in the catalog but has no published version yet."""
+
+    code = "not_published"
 
 
 @dataclass
@@ -88,11 +89,10 @@ def pin(catalog: Catalog, caller: Caller, name: str, params: RecordParams | None
         raise NotPublished(f"dataset '{name}' has no published version yet (`urbanlake publish`)")
     chosen = versions[0]
     wanted = params.version if params else None
-    if params and params.cursor:
-        from_cursor, _, _ = decode_cursor(params.cursor)
-        if wanted is not None and wanted != from_cursor:
+    if params and params.position:
+        if wanted is not None and wanted != params.position.version:
             raise BadQuery("version and the cursor's version differ; drop one", "version")
-        wanted = from_cursor
+        wanted = params.position.version
     if wanted is not None:
         match = [v for v in versions if int(v["version"]) == wanted]
         if not match:
@@ -262,16 +262,7 @@ def freshness(
 ) -> dict[str, Any]:
     """How old the newest input data is, against the dataset's SLA (its own ``freshness`` or its
     source connector's quality suite)."""
-    limit = entry.freshness.limit if entry.freshness else None
-    if limit is None and entry.source.table:
-        connector = catalog.connector_for(entry.source.table)
-        if connector is not None:
-            try:
-                suite = suite_for(connector, catalog.settings)
-            except Exception:
-                suite = None
-            if suite is not None and suite.freshness is not None:
-                limit = suite.freshness.limit
+    limit = catalog.max_age.get(entry.name)
     last = None
     if latest is not None:
         moments = [reader.snapshot_time(int(i["snapshot"])) for i in latest["inputs"]]
@@ -313,15 +304,11 @@ def records_page(
     pinned = pin(catalog, caller, name, params)
     query = pinned.query(params)
     digest = _digest(query)
-    after = None
-    if params.cursor:
-        _, after, cursor_digest = decode_cursor(params.cursor)
-        if cursor_digest != digest:
-            raise BadQuery(
-                "the cursor belongs to a request with other filters or order",
-                "cursor",
-                "bad_cursor",
-            )
+    after = params.position.after if params.position else None
+    if params.position and params.position.digest != digest:
+        raise BadQuery(
+            "the cursor belongs to a request with other filters or order", "cursor", "bad_cursor"
+        )
     # A version never changes: the same page of it is the same answer (rows are shared, read-only).
     page_key = ("page", name, pinned.number, digest, tuple(query.columns()), params.limit,
                 params.cursor, tuple(params.facets), params.facet_size)  # fmt: skip

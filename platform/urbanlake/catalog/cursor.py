@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -38,8 +39,18 @@ def encode_cursor(version: int, values: list[Any], digest: str = "") -> str:
     return base64.urlsafe_b64encode(orjson.dumps(body)).decode().rstrip("=")
 
 
-def decode_cursor(token: str) -> tuple[int, list[Any], str]:
-    """(version, ordering values, query digest); a malformed cursor is a 400 naming ``cursor``."""
+@dataclass(frozen=True)
+class Position:
+    """Where a cursor continues: after ``after`` (the ordering values of the last row returned)
+    in ``version``, for the query whose digest is ``digest``."""
+
+    version: int
+    after: list[Any]
+    digest: str
+
+
+def decode_cursor(token: str) -> Position:
+    """The cursor's position; a malformed cursor is a 400 naming ``cursor``."""
     try:
         padded = token + "=" * (-len(token) % 4)
         body = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
@@ -50,4 +61,4 @@ def decode_cursor(token: str) -> tuple[int, list[Any], str]:
             "cursor",
             "bad_cursor",
         ) from None
-    return version, values, digest
+    return Position(version, values, digest)

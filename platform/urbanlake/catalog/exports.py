@@ -19,6 +19,7 @@ from urbanlake.catalog.params import RecordParams
 from urbanlake.catalog.service import Caller, Catalog
 from urbanlake.core.errors import BadQuery
 from urbanlake.core.storage import filesystem_for
+from urbanlake.lakehouse.connection import sql_string
 from urbanlake.lakehouse.normalize import quote
 from urbanlake.lakehouse.record_query import copy_version_to_parquet
 
@@ -48,9 +49,7 @@ def _text_columns(columns: list[str], types: dict[str, str]) -> str:
 
 
 def _json_object(columns: list[str], types: dict[str, str]) -> str:
-    pairs = ", ".join(
-        f"'{c.replace(chr(39), chr(39) * 2)}', {_as_text(c, types[c])}" for c in columns
-    )
+    pairs = ", ".join(f"{sql_string(c)}, {_as_text(c, types[c])}" for c in columns)
     return f"json_object({pairs})"
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from urbanlake.catalog.cursor import Position, decode_cursor
 from urbanlake.core.errors import BadQuery
 from urbanlake.lakehouse.record_query import METRICS, OPERATORS, Filter
 
@@ -25,6 +26,7 @@ class RecordParams:
     facet_size: int = 50
     limit: int = DEFAULT_LIMIT
     cursor: str | None = None
+    position: Position | None = None  # the cursor, decoded
     version: int | None = None
     as_of: datetime | None = None
 
@@ -86,7 +88,7 @@ def parse_record_params(
         elif key == "limit":
             params.limit = _int(value, key, 1, MAX_LIMIT)
         elif key == "cursor":
-            params.cursor = value
+            params.cursor, params.position = value, decode_cursor(value)
         elif key == "version":
             params.version = _int(value, key, 0, 2**62)
         elif key == "as_of":

@@ -63,7 +63,10 @@ def publish_entry(
     if latest is not None and latest["inputs"] == inputs and not force:
         return Published(entry.name, "up to date", latest["version"], latest["row_count"])
     if entry.is_model:
-        version, seen = materialize_model(lake, TableRef.parse(entry.table), entry.model_sql())
+        tables = [i["table"] for i in inputs]
+        version, seen = materialize_model(
+            lake, TableRef.parse(entry.table), entry.model_sql(), tables
+        )
         record = VersionRecord(entry.name, version, entry.table, seen, "model")
         previous = None  # a rebuilt model is a new table: its statistics are made afresh
     else:

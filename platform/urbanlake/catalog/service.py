@@ -7,16 +7,18 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from urbanlake.catalog.entry import DatasetEntry, load_entries
 from urbanlake.connectors.registry import load_configs
-from urbanlake.core.errors import NotFound
+from urbanlake.core.errors import NotFound, UrbanLakeError
 from urbanlake.core.settings import Settings
 from urbanlake.core.spec import ConnectorConfig
 from urbanlake.lakehouse.connection import open_connection
 from urbanlake.lakehouse.raw import RawStore
 from urbanlake.lakehouse.reader import LakeReader
+from urbanlake.quality.suite import suite_for
 
 VERSIONS_TTL = 1.0  # seconds a list of published versions is reused before it is read again
 TIERS = {"public": ("public",), "partner": ("public", "partner"),
@@ -71,11 +73,14 @@ class Catalog:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.connectors: list[ConnectorConfig] = []
         connectors, _ = load_configs(settings.connectors_dir)
-        self.connectors = connectors
         entries, self.problems = load_entries(settings.catalog_dir, connectors)
         self.entries = {e.name: e for e in entries}
+        # Each dataset's freshness SLA, read once: its own, else its source connector's suite's.
+        by_table = {c.table_name: c for c in connectors}
+        self.max_age = {
+            e.name: freshness_limit(e, by_table.get(e.table), settings) for e in entries
+        }
         self.connection = open_connection(settings)
         limit = settings.api.memory_limit
         if limit:
@@ -124,5 +129,16 @@ class Catalog:
                 self._versions = cached
         return cached[1].get(name, [])
 
-    def connector_for(self, table: str) -> ConnectorConfig | None:
-        return next((c for c in self.connectors if c.table_name == table), None)
+
+def freshness_limit(
+    entry: DatasetEntry, connector: ConnectorConfig | None, settings: Settings
+) -> timedelta | None:
+    if entry.freshness is not None:
+        return entry.freshness.limit
+    if connector is None:
+        return None
+    try:
+        suite = suite_for(connector, settings)
+    except UrbanLakeError:
+        return None  # a broken suite is `urbanlake check`'s to report, not the API's
+    return suite.freshness.limit if suite is not None and suite.freshness is not None else None

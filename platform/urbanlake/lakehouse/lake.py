@@ -12,7 +12,6 @@ import pyarrow as pa
 
 from urbanlake.core.settings import Settings
 from urbanlake.lakehouse.connection import open_connection
-from urbanlake.lakehouse.reader import at_clause
 from urbanlake.lakehouse.records import TableRef, TableStats
 from urbanlake.lakehouse.writer import LakeWriter
 
@@ -61,5 +60,3 @@ class Lake(LakeWriter):
 
     def table_stats(self) -> list[TableStats]:
         return self.reader.table_stats()
-
-    at_clause = staticmethod(at_clause)

@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from urbanlake.core.errors import BadQuery
 from urbanlake.core.suggest import closest
+from urbanlake.lakehouse.connection import load_extension, sql_string
 from urbanlake.lakehouse.normalize import quote
 from urbanlake.lakehouse.reader import LakeReader, arrow_of, at_clause
 from urbanlake.lakehouse.records import TableRef
@@ -169,12 +170,8 @@ def _order_sql(query: RecordQuery) -> str:
     return ", ".join(f"{quote(c)} {'DESC' if d else 'ASC'} NULLS LAST" for c, d in query.order_by)
 
 
-def _select_sql(query: RecordQuery, extra: list[str] | None = None) -> str:
-    names = [quote(c) for c in query.columns()]
-    for column in extra or []:
-        if column not in query.columns():
-            names.append(f"{quote(column)}")
-    return ", ".join(names)
+def _select_sql(query: RecordQuery) -> str:
+    return ", ".join(quote(c) for c in query.columns())
 
 
 class RecordReader:
@@ -219,18 +216,18 @@ class RecordReader:
                     )
         return BadQuery("a value cannot be read as its column's type", "filter", "bad_value")
 
-    def load_spatial(self) -> None:
-        from urbanlake.lakehouse.connection import load_extension
-
-        load_extension(self.con, "spatial")
+    def _where(self, query: RecordQuery, spatial: bool = False) -> tuple[str, list[Any]]:
+        """The WHERE clause of ``query``, remembered to name a bad value; the spatial extension
+        is loaded when a WKT geometry is filtered (or, with ``spatial``, written out)."""
+        self._last = query
+        if query.geometry is not None and query.geometry.wkt and (spatial or query.bbox):
+            load_extension(self.con, "spatial")
+        return where(query)
 
     def page(self, query: RecordQuery, limit: int, after: list[Any] | None = None) -> pa.Table:
         """Up to ``limit`` rows in the query's order, after a cursor's key; the order columns are
         appended (as ``__key_<i>``) so the caller can make the next cursor."""
-        self._last = query
-        if query.geometry is not None and query.geometry.wkt and query.bbox:
-            self.load_spatial()
-        condition, params = where(query)
+        condition, params = self._where(query)
         if after is not None:
             if len(after) != len(query.order_by):
                 raise BadQuery(
@@ -247,19 +244,15 @@ class RecordReader:
         return self._run(sql, params)
 
     def count(self, query: RecordQuery) -> int:
-        self._last = query
-        if query.geometry is not None and query.geometry.wkt and query.bbox:
-            self.load_spatial()
-        condition, params = where(query)
+        condition, params = self._where(query)
         table = self._run(f"SELECT count(*) AS n FROM {query.source} WHERE {condition}", params)
         return int(table.column(0)[0].as_py())
 
     def facet(self, query: RecordQuery, column: str, size: int) -> dict[str, Any]:
         """Exact value counts of ``column`` over the filtered rows, the ``size`` most frequent,
         with the number of distinct values so a cut list says it is cut."""
-        self._last = query
         name = check_column(query, column, "facet")
-        condition, params = where(query)
+        condition, params = self._where(query)
         table = self._run(
             f"SELECT {name} AS value, count(*) AS count, count(*) OVER () AS distinct_values "
             f"FROM {query.source} WHERE {condition} GROUP BY {name} "
@@ -283,7 +276,6 @@ class RecordReader:
         max_groups: int,
     ) -> pa.Table:
         """Exact metrics per group; more groups than ``max_groups`` is an error, never a cut."""
-        self._last = query
         keys: list[str] = []
         for column in group_by:
             keys.append(f"{check_column(query, column, 'group_by')} AS {quote(column)}")
@@ -307,9 +299,9 @@ class RecordReader:
                     "metrics",
                 )
             values.append(f"{metric}({name}) AS {quote(f'{metric}_{target}')}")
-        condition, params = where(query)
-        group = f"GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
-        order = f"ORDER BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
+        condition, params = self._where(query)
+        positions = ", ".join(str(i + 1) for i in range(len(keys)))
+        group, order = (f"GROUP BY {positions}", f"ORDER BY {positions}") if keys else ("", "")
         sql = (
             f"SELECT {', '.join([*keys, *values])} FROM {query.source} WHERE {condition} "
             f"{group} {order} LIMIT {int(max_groups) + 1}"
@@ -332,10 +324,7 @@ class RecordReader:
         are read as the iterator is. ``expression`` replaces the column list (e.g. one JSON text
         per row).
         """
-        self._last = query
-        if query.geometry is not None and query.geometry.wkt:
-            self.load_spatial()
-        condition, params = where(query)
+        condition, params = self._where(query, spatial=True)
         select = expression or _select_sql(query)
         order = f" ORDER BY {_order_sql(query)}" if query.order_by else ""
         sql = f"SELECT {select} FROM {query.source} WHERE {condition}{order}"
@@ -402,6 +391,6 @@ def interval_sql(text: str) -> str:
 def copy_version_to_parquet(reader: LakeReader, query: RecordQuery, target: str) -> None:
     """Write a whole version to one Parquet file (row groups of 122,880 rows, zstd)."""
     reader.execute(
-        f"COPY (SELECT {_select_sql(query)} FROM {query.source}) TO '{target.replace(chr(39), chr(39) * 2)}' "
+        f"COPY (SELECT {_select_sql(query)} FROM {query.source}) TO {sql_string(target)} "
         "(FORMAT parquet, COMPRESSION zstd)"
     )

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from urbanlake.core.errors import LakeError
-from urbanlake.lakehouse.connection import LAKE
+from urbanlake.lakehouse.connection import LAKE, sql_string
 from urbanlake.lakehouse.normalize import quote
 from urbanlake.lakehouse.reader import at_clause
 from urbanlake.lakehouse.records import TableRef
@@ -144,8 +144,8 @@ def _merge(
     previous: dict[str, Any],
 ) -> tuple[int, dict[str, Any]]:
     inserted = (
-        f"(SELECT * FROM ducklake_table_insertions('{LAKE}', {sql_literal(table.domain)}, "
-        f"{sql_literal(table.name)}, {since + 1}, {version}))"
+        f"(SELECT * FROM ducklake_table_insertions('{LAKE}', {sql_string(table.domain)}, "
+        f"{sql_string(table.name)}, {since + 1}, {version}))"
     )
     row = (
         con.execute(f"SELECT {_aggregates(columns)} FROM {inserted}").fetchone()
@@ -173,10 +173,6 @@ def _merge(
     return count, merged
 
 
-def sql_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def record_version(
     lake: Lake, record: VersionRecord, previous: dict[str, Any] | None
 ) -> dict[str, Any]:
@@ -195,10 +191,11 @@ def record_version(
     return {**row, "inputs": record.inputs, "statistics": stats}
 
 
-def materialize_model(lake: Lake, table: TableRef, sql: str) -> tuple[int, list[dict[str, Any]]]:
-    """Rebuild a SQL model's table in one snapshot; returns that snapshot and the inputs it read
-    (each input table with the snapshot of its last change, as the model saw it)."""
-    inputs = model_inputs(lake, sql)
+def materialize_model(
+    lake: Lake, table: TableRef, sql: str, inputs: list[str]
+) -> tuple[int, list[dict[str, Any]]]:
+    """Rebuild a SQL model's table in one snapshot; returns that snapshot and its ``inputs`` (the
+    tables it reads) each with the snapshot of its last change, as the model saw it."""
     tag = f"materialize {table} {uuid.uuid4().hex}"
 
     def work() -> list[dict[str, Any]]:
