@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from urbanlake.core.settings import Settings
 from urbanlake.lakehouse.connection import open_connection
+from urbanlake.lakehouse.reader import at_clause
 from urbanlake.lakehouse.records import TableRef, TableStats
 from urbanlake.lakehouse.writer import LakeWriter
 
@@ -60,3 +61,6 @@ class Lake(LakeWriter):
 
     def table_stats(self) -> list[TableStats]:
         return self.reader.table_stats()
+
+    # ``AT (VERSION => n)`` / ``AT (TIMESTAMP => …)`` for an analyst's own time-travel SQL.
+    at_clause = staticmethod(at_clause)
