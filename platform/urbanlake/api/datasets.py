@@ -15,6 +15,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
+from urbanlake.api.access import caller_for
 from urbanlake.api.errors import error_response
 from urbanlake.api.models import (
     AggregateResult,
@@ -29,7 +30,7 @@ from urbanlake.api.models import (
 from urbanlake.catalog import actions
 from urbanlake.catalog.exports import FORMATS, export, version_file
 from urbanlake.catalog.params import MAX_LIMIT, parse_record_params
-from urbanlake.catalog.service import ANONYMOUS, Caller, Catalog
+from urbanlake.catalog.service import Caller, Catalog
 from urbanlake.core.errors import BadQuery
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -54,7 +55,7 @@ def get_catalog(request: Request) -> Catalog:
 
 
 def get_caller(request: Request) -> Caller:
-    return ANONYMOUS  # API keys and tiers come with the access work; until then, public only
+    return caller_for(request)
 
 
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]

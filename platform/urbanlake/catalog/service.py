@@ -27,9 +27,11 @@ TIERS = {"public": ("public",), "partner": ("public", "partner"),
 
 @dataclass(frozen=True)
 class Caller:
-    """Who asks: anonymous callers see public datasets only."""
+    """Who asks: anonymous callers see public datasets only; a key's caller carries its name."""
 
     tier: str = "public"
+    key: str | None = None  # the API key's name; None for an anonymous caller
+    address: str | None = None  # the client's IP address, for per-IP quotas and usage
 
     def may_see(self, entry: DatasetEntry) -> bool:
         return entry.access in TIERS.get(self.tier, ("public",))
