@@ -73,7 +73,8 @@ def install_error_handlers(app: FastAPI) -> None:
         # a request the platform refused.
         parameter = getattr(exc, "parameter", None)
         return error_response(getattr(exc, "status", 400), getattr(exc, "code", "bad_request"),
-                              str(exc), [{"parameter": parameter}] if parameter else None)  # fmt: skip
+                              str(exc), [{"parameter": parameter}] if parameter else None,
+                              headers=getattr(exc, "headers", None))  # fmt: skip
 
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception) -> JSONResponse:

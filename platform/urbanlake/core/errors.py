@@ -89,3 +89,12 @@ class BadQuery(UrbanLakeError):
         super().__init__(message)
         self.parameter = parameter
         self.code = code
+
+
+class InvalidKey(UrbanLakeError):
+    """An API key that is not valid: unknown, wrong, expired or revoked (the message never says
+    which, nor whether a key of that name exists)."""
+
+    status = 401
+    code = "invalid_key"
+    headers = {"WWW-Authenticate": 'Bearer realm="urbanlake"'}
