@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,7 +16,7 @@ from rich.table import Table
 
 from urbanlake import __version__
 from urbanlake.core.errors import ConfigError, UrbanLakeError
-from urbanlake.core.secrets import mask
+from urbanlake.core.secrets import mask, mask_logs
 from urbanlake.core.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -55,6 +56,7 @@ def main_options(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    mask_logs()
 
 
 def settings() -> Settings:
@@ -554,4 +556,8 @@ def main() -> None:
         sys.exit(1)
     except UrbanLakeError as exc:
         errors.print(f"error: {mask(str(exc))}", highlight=False, markup=False)
+        sys.exit(1)
+    except Exception:
+        # A bug's traceback is worth showing, but never with a secret in it.
+        errors.print(mask(traceback.format_exc()), highlight=False, markup=False)
         sys.exit(1)

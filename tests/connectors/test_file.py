@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import LakeTarget, s3_client
+from tests.conftest import S3_KEY_ID, S3_SECRET, LakeTarget, s3_client
 from urbanlake.core.spec import ConnectorConfig
 from urbanlake.lakehouse.lake import Lake
 from urbanlake.pipeline.run import ingest
@@ -111,8 +111,8 @@ def test_s3_source_with_glob(lake_target: LakeTarget, s3_endpoint: str, s3_bucke
         {
             **lake_target.env,
             "URBANLAKE_S3_ENDPOINT": s3_endpoint,
-            "URBANLAKE_S3_ACCESS_KEY_ID": "test",
-            "URBANLAKE_S3_SECRET_ACCESS_KEY": "test",
+            "URBANLAKE_S3_ACCESS_KEY_ID": S3_KEY_ID,
+            "URBANLAKE_S3_SECRET_ACCESS_KEY": S3_SECRET,
             "URBANLAKE_S3_USE_SSL": "false",
         },
     )

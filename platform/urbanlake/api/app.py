@@ -20,6 +20,7 @@ from urbanlake.api.datasets import get_catalog, json_response, router
 from urbanlake.api.errors import install_error_handlers
 from urbanlake.api.models import Health
 from urbanlake.catalog.service import ANONYMOUS, Catalog
+from urbanlake.core.secrets import mask_logs
 from urbanlake.core.settings import Settings, load_settings
 
 log = logging.getLogger("uvicorn.error")
@@ -31,6 +32,7 @@ LATENCY = Histogram(
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
+    mask_logs()  # uvicorn set its handlers up before it called this factory
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -1,11 +1,14 @@
-"""``${ENV_VAR}`` references: the only way a secret enters a config, resolved at run time."""
+"""``${ENV_VAR}`` references: the only way a secret enters a config, resolved at run time; and
+the masking of every secret value known to the process, in messages and logs."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from urbanlake.core.errors import ConfigError
 
@@ -19,8 +22,11 @@ class SecretRegistry:
     def __init__(self) -> None:
         self._values: set[str] = set()
 
-    def add(self, value: str) -> None:
-        if len(value) >= 6:  # shorter values (true, 8080) would mask ordinary words
+    def add(self, value: str, declared: bool = False) -> None:
+        """Remember ``value``. A value that merely came from the environment is masked from six
+        characters on (shorter ones, such as true or 8080, would mask ordinary words); a value
+        declared secret (a password, a key) from three."""
+        if len(value) >= (3 if declared else 6):
             self._values.add(value)
 
     def mask(self, text: str) -> str:
@@ -68,3 +74,55 @@ def resolve(
 def mask(text: str) -> str:
     """``text`` with every resolved secret replaced by ``****``."""
     return SECRETS.mask(text)
+
+
+PASSWORD_WORD = re.compile(r"(?:^|\s)password\s*=\s*(?:'([^']*)'|(\S+))", re.IGNORECASE)
+
+
+def url_password(value: str) -> str | None:
+    """The password inside a connection string: ``scheme://user:PASSWORD@host…`` or libpq's
+    ``… password=PASSWORD …``; None when it holds none."""
+    if "://" in value:
+        try:
+            password = urlsplit(value).password
+        except ValueError:
+            return None
+        return password or None
+    found = PASSWORD_WORD.search(value)
+    if found:
+        return found.group(1) if found.group(1) is not None else found.group(2)
+    return None
+
+
+def register_secret(value: str) -> None:
+    """Mask ``value`` (a password or key of the settings) wherever it would be shown, in the
+    form it was given and URL-decoded."""
+    SECRETS.add(value, declared=True)
+    SECRETS.add(unquote(value), declared=True)
+
+
+class MaskingFilter(logging.Filter):
+    """Masks secrets in a log record's message and traceback before any handler formats it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask(record.exc_text)
+        return True
+
+
+LOGGERS = ("", "uvicorn", "uvicorn.error", "uvicorn.access")
+
+
+def mask_logs() -> None:
+    """Put the masking filter on every handler of the root and uvicorn loggers (a handler's
+    filter sees records propagated from every child logger; a logger's own filter would not)."""
+    for name in LOGGERS:
+        for handler in logging.getLogger(name).handlers:
+            if not any(isinstance(f, MaskingFilter) for f in handler.filters):
+                handler.addFilter(MaskingFilter())

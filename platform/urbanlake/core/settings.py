@@ -16,10 +16,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from urbanlake.core.errors import ConfigError, ConfigProblem
-from urbanlake.core.secrets import resolve
+from urbanlake.core.secrets import ENV_REF, register_secret, resolve, url_password
+from urbanlake.core.yamlsource import load_located, problem_at
 
 PROJECT_FILE = "urbanlake.yaml"
 ENV_PREFIX = "URBANLAKE_"
+# A setting marked so is a secret: masked wherever it could be shown, and in a settings file
+# only as an ${ENV} reference. A password inside any connection-string setting is treated alike.
+SECRET: dict[str, Any] = {"secret": True}
 
 
 class S3Settings(BaseModel):
@@ -29,8 +33,12 @@ class S3Settings(BaseModel):
     endpoint: str | None = Field(
         None, description="host:port of an S3-compatible server; empty for AWS"
     )
-    access_key_id: str | None = Field(None, description="access key (use ${ENV} in the file)")
-    secret_access_key: str | None = Field(None, description="secret key (use ${ENV} in the file)")
+    access_key_id: str | None = Field(
+        None, description="access key (use ${ENV} in the file)", json_schema_extra=SECRET
+    )
+    secret_access_key: str | None = Field(
+        None, description="secret key (use ${ENV} in the file)", json_schema_extra=SECRET
+    )
     region: str = Field("us-east-1", description="bucket region")
     use_ssl: bool = Field(True, description="https to the endpoint")
     url_style: Literal["path", "vhost"] = Field("path", description="path style suits MinIO")
@@ -208,12 +216,23 @@ def load_settings(
     path = project_dir / PROJECT_FILE
     data: dict[str, Any] = {}
     if path.exists():
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        try:
+            doc = load_located(path)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = mark.line + 1 if mark is not None else None
+            message = f"not valid YAML: {getattr(exc, 'problem', exc)}"
+            raise ConfigError([ConfigProblem(str(path), line, "", message)]) from None
+        loaded = doc.data or {}
         if not isinstance(loaded, dict):
             raise ConfigError([ConfigProblem(str(path), 1, "", "expected a mapping of settings")])
+        literal = [problem_at(doc, key, message) for key, message in literal_secrets(loaded)]
+        if literal:
+            raise ConfigError(literal)
         data = resolve(loaded, env, where=str(path))
     data = _merge(data, env_overrides(env))
     data = _merge(data, overrides)
+    register_secrets(data)
     data["project_dir"] = project_dir
     try:
         return Settings.model_validate(data)
@@ -224,6 +243,51 @@ def load_settings(
                 for err in exc.errors()
             ]
         ) from None
+
+
+def _secret_values(
+    data: dict[str, Any],
+) -> list[tuple[tuple[str, ...], str, bool]]:
+    """(key path, value, declared secret) of every string setting in ``data``."""
+    found = []
+    for key, info in leaf_settings():
+        node: Any = data
+        for part in key:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, str) and node:
+            extra = info.json_schema_extra
+            found.append((key, node, isinstance(extra, dict) and bool(extra.get("secret"))))
+    return found
+
+
+def literal_secrets(data: dict[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    """Secrets written into a settings file as they are, not as ``${ENV}`` references."""
+    problems = []
+    for key, value, declared in _secret_values(data):
+        hint = f"write ${{SOME_VARIABLE}} and set it, or set {env_name(key)}"
+        if declared and not ENV_REF.search(value):
+            problems.append((key, f"a secret may not be written in the settings file: {hint}"))
+            continue
+        password = url_password(value)
+        if password and not ENV_REF.search(password):
+            problems.append(
+                (
+                    key,
+                    f"a password may not be written in the settings file: {hint} "
+                    "(or put ${SOME_VARIABLE} where the password is)",
+                )
+            )
+    return problems
+
+
+def register_secrets(data: dict[str, Any]) -> None:
+    """Every secret setting, from the file or the environment, masked from now on."""
+    for _, value, declared in _secret_values(data):
+        if declared:
+            register_secret(value)
+        password = url_password(value)
+        if password:
+            register_secret(password)
 
 
 def documented_settings() -> list[tuple[str, str, str]]:
