@@ -19,7 +19,9 @@ from urbanlake import __version__
 from urbanlake.api.datasets import get_catalog, json_response, router
 from urbanlake.api.errors import install_error_handlers
 from urbanlake.api.models import Health
+from urbanlake.api.quota import QuotaMiddleware, Quotas
 from urbanlake.catalog.service import ANONYMOUS, Catalog
+from urbanlake.catalog.usage import ApiUsage
 from urbanlake.core.secrets import mask_logs
 from urbanlake.core.settings import Settings, load_settings
 
@@ -34,13 +36,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     mask_logs()  # uvicorn set its handlers up before it called this factory
 
+    usage = ApiUsage(settings) if settings.quota.usage_flush_seconds > 0 else None
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         catalog = Catalog(settings)
         for problem in catalog.problems:
             log.warning("catalog entry left out: %s", problem)
         app.state.catalog = catalog
+        if usage is not None:
+            usage.start()
         yield
+        if usage is not None:
+            usage.stop()  # the counts since the last write, before the worker exits
         app.state.catalog.close()
 
     app = FastAPI(
@@ -54,6 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    # Inside the measuring middleware below, so that /metrics counts the 429s too.
+    app.add_middleware(QuotaMiddleware, quotas=Quotas(settings), usage=usage, openapi=app.openapi)
     app.include_router(router)
     document_errors(app)
 

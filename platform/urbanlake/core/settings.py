@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from urbanlake.core.errors import ConfigError, ConfigProblem
 from urbanlake.core.secrets import ENV_REF, register_secret, resolve, url_password
@@ -89,6 +89,52 @@ class ApiSettings(BaseModel):
     )
 
 
+class QuotaSettings(BaseModel):
+    """Requests allowed per caller and tier, counted where every API worker sees the count, and
+    the API's usage kept as lake data (``platform.api_usage``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    public: str = Field(
+        "60/minute",
+        description="requests allowed to each client address calling without a key, in the "
+        "limits notation (`60/minute`, `1000/hour`, `10/second; 500/hour`); empty: no limit",
+    )
+    partner: str = Field(
+        "600/minute", description="requests allowed to each partner key; empty: no limit"
+    )
+    internal: str = Field("", description="requests allowed to each internal key; empty: no limit")
+    storage: str = Field(
+        "",
+        description="where the counts live, seen by every API worker: empty is the SQLite file "
+        ".urbanlake/quota.sqlite (the workers of one machine); redis://host:port for replicas "
+        "on several machines; memory:// counts per worker",
+    )
+    usage_flush_seconds: float = Field(
+        60.0,
+        description="seconds between writes of each worker's request counts to "
+        "platform.api_usage (and one when it stops); never a write per request",
+    )
+    usage_address: Literal["network", "full", "none"] = Field(
+        "network",
+        description="the address kept in platform.api_usage for a caller without a key: its "
+        "network (IPv4 /24, IPv6 /48), the full address, or none; never kept for a key",
+    )
+
+    @field_validator("public", "partner", "internal")
+    @classmethod
+    def _limits_notation(cls, value: str) -> str:
+        if value.strip():
+            from limits import parse_many  # here, not at import: most commands never serve
+
+            try:
+                parse_many(value)
+            except ValueError:
+                raise ValueError(
+                    f"{value!r} is not a limit such as 60/minute, 1000/hour or 10/second; 500/hour"
+                ) from None
+        return value.strip()
+
+
 class Settings(BaseModel):
     """Everything a run needs to know about where things are."""
 
@@ -112,6 +158,7 @@ class Settings(BaseModel):
     http: HttpSettings = Field(default_factory=HttpSettings)
     defaults: Defaults = Field(default_factory=Defaults)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    quota: QuotaSettings = Field(default_factory=QuotaSettings)
 
     @property
     def is_remote(self) -> bool:

@@ -49,6 +49,13 @@ PLATFORM_TABLES: dict[str, dict[str, str]] = {
         "source_table": "VARCHAR", "row_count": "BIGINT", "inputs": "VARCHAR",
         "statistics": "VARCHAR", "how": "VARCHAR",
     },
+    # The catalog API's requests per minute, caller, dataset, endpoint and status: each API
+    # worker counts in memory and appends its counts in batches (one row per worker and group).
+    "api_usage": {
+        "minute": "TIMESTAMPTZ", "key": "VARCHAR", "tier": "VARCHAR", "address": "VARCHAR",
+        "dataset": "VARCHAR", "endpoint": "VARCHAR", "method": "VARCHAR", "status": "INTEGER",
+        "requests": "BIGINT", "bytes": "BIGINT", "worker": "VARCHAR",
+    },
 }  # fmt: skip
 
 QUARANTINE_TABLE: dict[str, str] = {
