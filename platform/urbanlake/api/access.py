@@ -1,18 +1,46 @@
-"""Who is calling: the caller of a request, resolved once and kept on ``request.state``."""
+"""Who is calling: the caller of a request, resolved once and kept on ``request.state``.
+
+A key arrives as ``X-API-Key: <key>`` or ``Authorization: Bearer <key>``; no key is the
+anonymous public. A key that is not valid is a 401 ``invalid_key`` (``InvalidKey``, a
+``UrbanLakeError``: a middleware that calls ``caller_for`` catches it and renders it with its
+``status``, ``code`` and ``headers``), never a silent downgrade to anonymous.
+"""
 
 from __future__ import annotations
 
 from fastapi import Request
 
+from urbanlake.catalog.keys import INVALID, KeyStore
 from urbanlake.catalog.service import Caller
+from urbanlake.core.errors import InvalidKey
+
+
+def presented_key(request: Request) -> str | None:
+    """The key the request carries, if any."""
+    header = request.headers.get("x-api-key", "").strip() or None
+    scheme, _, value = request.headers.get("authorization", "").strip().partition(" ")
+    bearer = (value.strip() or None) if scheme.lower() == "bearer" else None
+    if header and bearer and header != bearer:
+        raise InvalidKey("two different API keys were sent (X-API-Key and Authorization)")
+    return header or bearer
 
 
 def caller_for(request: Request) -> Caller:
-    """The request's caller (anonymous until API keys are checked), resolved once per request."""
+    """The request's caller: the tier and name of its valid key, else the anonymous public;
+    resolved once per request. Raises ``InvalidKey`` (401) for a key that is not valid."""
     cached = getattr(request.state, "caller", None)
     if cached is not None:
         return cached
     client = request.client.host if request.client else None
-    caller = Caller(address=client)
+    key = presented_key(request)
+    if key is None:
+        caller = Caller(address=client)
+    else:
+        keys: KeyStore | None = getattr(request.app.state, "keys", None)
+        if keys is None:
+            raise InvalidKey(INVALID)
+        info = keys.check(key)
+        keys.count_use(info.name)
+        caller = Caller(tier=info.tier, key=info.name, address=client)
     request.state.caller = caller
     return caller

@@ -20,6 +20,7 @@ from urbanlake.api.datasets import get_catalog, json_response, router
 from urbanlake.api.errors import install_error_handlers
 from urbanlake.api.models import Health
 from urbanlake.api.quota import QuotaMiddleware, Quotas
+from urbanlake.catalog.keys import KeyStore
 from urbanlake.catalog.service import ANONYMOUS, Catalog
 from urbanlake.catalog.usage import ApiUsage
 from urbanlake.core.secrets import mask_logs
@@ -44,11 +45,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for problem in catalog.problems:
             log.warning("catalog entry left out: %s", problem)
         app.state.catalog = catalog
+        app.state.keys = KeyStore(settings)  # API keys: a hash store outside the lake
         if usage is not None:
             usage.start()
         yield
         if usage is not None:
             usage.stop()  # the counts since the last write, before the worker exits
+        app.state.keys.close()
         app.state.catalog.close()
 
     app = FastAPI(

@@ -82,9 +82,11 @@ class Pinned:
 
 
 def pin(catalog: Catalog, caller: Caller, name: str, params: RecordParams | None = None) -> Pinned:
-    """The version a request reads: ``version=``, ``as_of=``, a cursor's, or the latest."""
+    """The version a request reads: ``version=``, ``as_of=``, a cursor's, or the latest — among
+    the versions the caller may read (``Catalog.versions_for``: a public delay holds back the
+    newest ones)."""
     entry = catalog.entry(caller, name)
-    versions = catalog.versions(name)
+    versions = catalog.versions_for(caller, name)
     if not versions:
         raise NotPublished(f"dataset '{name}' has no published version yet (`urbanlake publish`)")
     chosen = versions[0]
@@ -170,15 +172,16 @@ def dataset_search(
     rest = [e for e in found if after is None or e.name > after]
     page = rest[:limit]
     return {
-        "datasets": [summary(catalog, e) for e in page],
+        "datasets": [summary(catalog, e, caller) for e in page],
         "total": len(found),
         "facets": facets,
         "next_after": page[-1].name if len(rest) > limit else None,
     }
 
 
-def summary(catalog: Catalog, entry: DatasetEntry) -> dict[str, Any]:
-    versions = catalog.versions(entry.name)
+def summary(catalog: Catalog, entry: DatasetEntry, caller: Caller) -> dict[str, Any]:
+    """A visible entry's description and the newest version the caller may read."""
+    versions = catalog.versions_for(caller, entry.name)
     latest = versions[0] if versions else None
     return {
         "name": entry.name, "title": entry.title, "description": entry.description,
@@ -197,9 +200,10 @@ def summary(catalog: Catalog, entry: DatasetEntry) -> dict[str, Any]:
 def dataset_show(catalog: Catalog, caller: Caller, name: str) -> dict[str, Any]:
     """Metadata, schema, statistics, quality, freshness, lineage and the current version."""
     entry = catalog.entry(caller, name)
-    out = summary(catalog, entry)
-    versions = catalog.versions(name)
+    out = summary(catalog, entry, caller)
+    versions = catalog.versions_for(caller, name)
     latest = versions[0] if versions else None
+    until = catalog.cutoff(caller, entry)
     stats = latest["statistics"].get("columns", {}) if latest else {}
     out["access"] = entry.access
     out["spatial"] = entry.spatial.model_dump() if entry.spatial else None
@@ -229,7 +233,7 @@ def dataset_show(catalog: Catalog, caller: Caller, name: str) -> dict[str, Any]:
     out["lineage"] = latest["inputs"] if latest else []
     reader = catalog.reader()
     try:
-        out["quality"] = quality_summary(catalog, reader, entry, latest)
+        out["quality"] = quality_summary(catalog, reader, entry, latest, until)
         out["freshness"] = freshness(catalog, reader, entry, latest)
     finally:
         reader.close()
@@ -243,9 +247,14 @@ def _quality_tables(entry: DatasetEntry, latest: dict[str, Any] | None) -> list[
 
 
 def quality_summary(
-    catalog: Catalog, reader: LakeReader, entry: DatasetEntry, latest: dict[str, Any] | None
+    catalog: Catalog,
+    reader: LakeReader,
+    entry: DatasetEntry,
+    latest: dict[str, Any] | None,
+    until: datetime | None = None,
 ) -> dict[str, Any]:
-    scores = reader.quality_scores()
+    """The input tables' quality scores (as known at ``until``, for a caller who reads late)."""
+    scores = reader.quality_scores(until)
     tables = _quality_tables(entry, latest)
     known = [t for t in tables if t in scores]
     if not known:
@@ -411,12 +420,12 @@ def records_stream(
 
 
 def dataset_versions(catalog: Catalog, caller: Caller, name: str) -> dict[str, Any]:
-    catalog.entry(caller, name)
+    """The versions the caller may read, newest first."""
     return {
         "versions": [
             {"version": int(v["version"]), "time": v["made_at"], "rows": int(v["row_count"]),
              "inputs": v["inputs"], "how": v["how"]}
-            for v in catalog.versions(name)
+            for v in catalog.versions_for(caller, name)
         ]
     }  # fmt: skip
 
@@ -426,7 +435,7 @@ def dataset_changes(
 ) -> dict[str, Any]:
     """Rows inserted, updated and deleted between two published versions, by primary key."""
     entry = catalog.entry(caller, name)
-    known = {int(v["version"]) for v in catalog.versions(name)}
+    known = {int(v["version"]) for v in catalog.versions_for(caller, name)}
     for parameter, number in (("from", before), ("to", after)):
         if number not in known:
             raise BadQuery(
@@ -453,16 +462,17 @@ def dataset_changes(
 def dataset_quality(catalog: Catalog, caller: Caller, name: str, runs: int = 10) -> dict[str, Any]:
     """The latest result of each expectation and the trend over recent runs, per input table."""
     entry = catalog.entry(caller, name)
-    versions = catalog.versions(name)
+    versions = catalog.versions_for(caller, name)
     latest = versions[0] if versions else None
+    until = catalog.cutoff(caller, entry)
     reader = catalog.reader()
     try:
         tables = _quality_tables(entry, latest)
         return {
-            "summary": quality_summary(catalog, reader, entry, latest),
+            "summary": quality_summary(catalog, reader, entry, latest, until),
             "tables": {
-                t: {"expectations": [_public_result(r) for r in reader.latest_quality_results(t)],
-                    "trend": reader.quality_trend(t, runs)}
+                t: {"expectations": [_public_result(r) for r in reader.latest_quality_results(t, until)],
+                    "trend": reader.quality_trend(t, runs, until)}
                 for t in tables
             },
         }  # fmt: skip

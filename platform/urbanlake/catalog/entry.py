@@ -10,13 +10,22 @@ published without an entry.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from urbanlake.core.errors import ConfigProblem
-from urbanlake.core.spec import ConnectorConfig, Publisher
+from urbanlake.core.spec import ConnectorConfig, Publisher, parse_duration
 from urbanlake.core.suggest import closest
 from urbanlake.core.yamlsource import (
     LocatedDocument,
@@ -104,6 +113,11 @@ class DatasetEntry(Strict):
     publisher: Publisher
     license: str
     access: Literal["public", "partner", "internal"] = "public"
+    public_delay: str | None = Field(
+        None,
+        description="a non-public dataset that everyone may read late: callers below its access "
+        "tier read the version that was current this long ago (e.g. 1h)",
+    )
     frequency: str = "irregular"
     spatial: Spatial | None = None
     temporal: Temporal | None = None
@@ -136,6 +150,25 @@ class DatasetEntry(Strict):
         if value not in FREQUENCIES:
             raise ValueError(f"unknown frequency '{value}'; valid: {', '.join(FREQUENCIES)}")
         return value
+
+    @field_validator("public_delay")
+    @classmethod
+    def delay_of_a_tiered_dataset(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return value
+        if info.data.get("access", "public") == "public":
+            raise ValueError(
+                "public_delay is for a partner or internal dataset (the public reads it late); "
+                "this dataset is public already"
+            )
+        if parse_duration(value) <= timedelta(0):
+            raise ValueError(f"public_delay must be longer than 0, not '{value}'")
+        return value
+
+    @property
+    def delay(self) -> timedelta | None:
+        """How late callers below its access tier read it; None: they do not see it at all."""
+        return parse_duration(self.public_delay) if self.public_delay else None
 
     @field_validator("primary_key", "keywords", mode="before")
     @classmethod

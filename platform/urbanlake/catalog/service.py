@@ -7,7 +7,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from urbanlake.catalog.entry import DatasetEntry, load_entries
@@ -33,8 +33,17 @@ class Caller:
     key: str | None = None  # the API key's name; None for an anonymous caller
     address: str | None = None  # the client's IP address, for per-IP quotas and usage
 
-    def may_see(self, entry: DatasetEntry) -> bool:
+    def sees_live(self, entry: DatasetEntry) -> bool:
+        """Whether the caller's tier reads the dataset's latest version."""
         return entry.access in TIERS.get(self.tier, ("public",))
+
+    def may_see(self, entry: DatasetEntry) -> bool:
+        """Live, or late by the dataset's ``public_delay``; otherwise it does not exist for them."""
+        return self.sees_live(entry) or entry.delay is not None
+
+    def delay(self, entry: DatasetEntry) -> timedelta | None:
+        """How late the caller reads the dataset: None for live (or not at all, see may_see)."""
+        return None if self.sees_live(entry) else entry.delay
 
 
 ANONYMOUS = Caller()
@@ -112,8 +121,27 @@ class Catalog:
     def visible(self, caller: Caller) -> list[DatasetEntry]:
         return [e for e in sorted(self.entries.values(), key=lambda e: e.name) if caller.may_see(e)]
 
+    def cutoff(self, caller: Caller, entry: DatasetEntry) -> datetime | None:
+        """The moment the caller reads the dataset as of: now minus its public delay for a
+        caller below its tier; None for a caller who reads it live."""
+        delay = caller.delay(entry)
+        return None if delay is None else datetime.now(UTC) - delay
+
+    def versions_for(self, caller: Caller, name: str) -> list[dict[str, Any]]:
+        """The versions of a dataset the caller may read, newest first: every published one, or
+        for a caller who reads it late, those made at least its ``public_delay`` ago. The one
+        place that decides; every surface (pins, cursors, version lists, changes, files,
+        metadata) reads versions through it. Not visible: exactly a missing dataset's 404."""
+        entry = self.entry(caller, name)
+        versions = self.versions(name)
+        cutoff = self.cutoff(caller, entry)
+        if cutoff is None:
+            return versions
+        return [v for v in versions if v["made_at"] <= cutoff]
+
     def versions(self, name: str) -> list[dict[str, Any]]:
-        """Published versions of a dataset, newest first (re-read at most once a second)."""
+        """Every published version of a dataset, newest first, for no caller in particular
+        (re-read at most once a second): what a caller sees comes from ``versions_for``."""
         now = time.monotonic()
         with self._versions_lock:
             cached = self._versions

@@ -135,6 +135,25 @@ class QuotaSettings(BaseModel):
         return value.strip()
 
 
+class AccessSettings(BaseModel):
+    """API keys: where their hashes are kept and how long a checked key is trusted."""
+
+    model_config = ConfigDict(extra="forbid")
+    keys_store: str | None = Field(
+        None,
+        description="where API keys (salted hashes only) are kept: a SQLite file path or "
+        "postgresql://…; default .urbanlake/access.sqlite, outside anything the SQL endpoint reads",
+    )
+    key_cache_seconds: float = Field(
+        30.0,
+        description="seconds an API worker trusts a key it has checked; a revoked key stops "
+        "working within this time; 0: check every request",
+    )
+    usage_flush_seconds: float = Field(
+        5.0, description="seconds between writes of each key's request count and last use"
+    )
+
+
 class Settings(BaseModel):
     """Everything a run needs to know about where things are."""
 
@@ -158,6 +177,7 @@ class Settings(BaseModel):
     http: HttpSettings = Field(default_factory=HttpSettings)
     defaults: Defaults = Field(default_factory=Defaults)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    access: AccessSettings = Field(default_factory=AccessSettings)
     quota: QuotaSettings = Field(default_factory=QuotaSettings)
 
     @property

@@ -236,41 +236,54 @@ class LakeReader:
 
     # -- quality evidence ------------------------------------------------------------------------
 
-    def quality_scores(self) -> dict[str, tuple[float | None, datetime | None]]:
-        """dataset → (share passed over its recent batches, time of the last batch that passed)."""
+    def quality_scores(
+        self, until: datetime | None = None
+    ) -> dict[str, tuple[float | None, datetime | None]]:
+        """dataset → (share passed over its recent batches, time of the last batch that passed);
+        with ``until``, as known at that moment."""
         rows = self.query(
             f"""WITH batches AS (
                 SELECT dataset, run_id, batch, max(validated_at) AS checked_at, bool_and(success) AS passed,
                        count(*) FILTER (WHERE success) AS ok, count(*) AS n,
                        row_number() OVER (PARTITION BY dataset ORDER BY max(validated_at) DESC) AS recent
-                FROM {platform_table("quality_results")} GROUP BY dataset, run_id, batch)
+                FROM {platform_table("quality_results")}
+                WHERE ?::TIMESTAMPTZ IS NULL OR validated_at <= ?
+                GROUP BY dataset, run_id, batch)
             SELECT dataset,
                    sum(ok) FILTER (WHERE recent <= {RECENT_BATCHES}) / sum(n) FILTER (WHERE recent <= {RECENT_BATCHES}) AS score,
                    max(checked_at) FILTER (WHERE passed) AS last_passed
-            FROM batches GROUP BY dataset"""
+            FROM batches GROUP BY dataset""",
+            [until, until],
         ).to_pylist()
         return {r["dataset"]: (r["score"], r["last_passed"]) for r in rows}
 
-    def latest_quality_results(self, dataset: str) -> list[dict[str, Any]]:
-        """The latest result of each expectation of the dataset."""
+    def latest_quality_results(
+        self, dataset: str, until: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """The latest result of each expectation of the dataset (validated by ``until``)."""
         return self.query(
             f"""SELECT expectation, column_name, kwargs, success, observed_value, unexpected_count,
                       unexpected_percent, validated_at, run_id, batch, snapshot_id, result_uri
-               FROM {platform_table("quality_results")} WHERE dataset = ?
+               FROM {platform_table("quality_results")}
+               WHERE dataset = ? AND (?::TIMESTAMPTZ IS NULL OR validated_at <= ?)
                QUALIFY row_number() OVER (PARTITION BY expectation, column_name ORDER BY validated_at DESC, batch DESC) = 1
                ORDER BY expectation, column_name""",
-            [dataset],
+            [dataset, until, until],
         ).to_pylist()
 
-    def quality_trend(self, dataset: str, runs: int = 10) -> list[dict[str, Any]]:
-        """Per recent run: batches validated, expectation results passed and failed, rows quarantined."""
+    def quality_trend(
+        self, dataset: str, runs: int = 10, until: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Per recent run (up to ``until``): batches validated, expectation results passed and
+        failed, rows quarantined."""
         return self.query(
             f"""SELECT q.run_id, min(q.validated_at) AS validated_at, count(DISTINCT q.batch) AS batches,
                       count(*) FILTER (WHERE q.success) AS passed, count(*) FILTER (WHERE NOT q.success) AS failed,
                       any_value(r.rows_quarantined) AS quarantined
                FROM {platform_table("quality_results")} q LEFT JOIN {platform_table("runs")} r USING (run_id)
-               WHERE q.dataset = ? GROUP BY q.run_id ORDER BY validated_at DESC LIMIT ?""",
-            [dataset, runs],
+               WHERE q.dataset = ? AND (?::TIMESTAMPTZ IS NULL OR q.validated_at <= ?)
+               GROUP BY q.run_id ORDER BY validated_at DESC LIMIT ?""",
+            [dataset, until, until, runs],
         ).to_pylist()
 
     def stored_quality_results(self, limit: int) -> list[dict[str, Any]]:
