@@ -188,9 +188,81 @@ def ingest(
     console.print(summary_table(summaries))
     if published:
         console.print(publish_table(published))
+    print_failures(summaries)
+    if any(s.status == "failed" for s in summaries):
+        raise typer.Exit(1)
+
+
+def print_failures(summaries: list[Any]) -> None:
+    """Each failure of each run on its own line: every set-aside payload is named."""
+    from rich.markup import escape
+
     for s in summaries:
-        if s.error:
-            errors.print(f"[red]{s.connector}[/red]: {s.error}", highlight=False)
+        for failure in s.failures or ([s.error] if s.error else []):
+            errors.print(
+                f"[red]{s.connector}[/red]: {escape(mask(failure))}",
+                highlight=False,
+                soft_wrap=True,
+            )
+        if s.payloads_held:
+            errors.print(f"[yellow]{s.connector}[/yellow]: {s.payloads_held} payload(s) fetched "
+                         "again are still set aside (`urbanlake replay --failed`)", highlight=False)  # fmt: skip
+
+
+@app.command()
+def replay(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="connectors whose kept payloads to decode again")
+    ] = None,
+    payload: Annotated[
+        str | None, typer.Option("--payload", help="one payload: its sha256, or a prefix of it")
+    ] = None,
+    failed: Annotated[
+        bool, typer.Option("--failed", help="only the payloads set aside (undecodable)")
+    ] = False,
+) -> None:
+    """Decode kept payloads again from the raw zone, after a config or the code was fixed."""
+    from urbanlake.pipeline.run import Ingestion, RunSummary
+
+    if not names and payload is None and not failed:
+        fail("name connectors, or pass --payload ID or --failed")
+    try:
+        configs = _select(names or [], everything=not names)
+        lake = open_lake()
+    except UrbanLakeError as exc:
+        fail(str(exc))
+    status = "failed" if failed else None
+    work = [(c, lake.payload_records(c.table_name, status=status, sha256=payload)) for c in configs]
+    if payload is not None:
+        found = {r["sha256"] for _, records in work for r in records}
+        if not found:
+            fail(
+                f'no kept payload {payload}; `urbanlake sql "SELECT * FROM platform.payloads"` lists them'
+            )
+        if len(found) > 1:
+            fail(f"{payload} matches {len(found)} payloads; give more of its sha256")
+    summaries: list[RunSummary] = []
+    for config, records in work:
+        if not config.table.primary_key and status is None:
+            # Without a key, rows already loaded cannot be recognised: they would load twice.
+            loaded = [r for r in records if r["status"] != "failed"]
+            if loaded:
+                errors.print(f"[yellow]{config.table_name}[/yellow]: {len(loaded)} loaded payload(s) "
+                             "not replayed: the table has no primary key", highlight=False)  # fmt: skip
+            records = [r for r in records if r["status"] == "failed"]
+        if records:
+            summaries.append(Ingestion(lake, config, settings()).replay(records))
+    if not summaries:
+        lake.close()
+        console.print("nothing to replay")
+        return
+    fed = {s.connector for s in summaries if s.rows_committed}
+    published = refresh_catalog(lake, fed) if fed else []
+    lake.close()
+    console.print(summary_table(summaries, title="Replay summary"))
+    if published:
+        console.print(publish_table(published))
+    print_failures(summaries)
     if any(s.status == "failed" for s in summaries):
         raise typer.Exit(1)
 
@@ -228,12 +300,13 @@ def publish_table(published: list[Any]) -> Table:
     return table
 
 
-def summary_table(summaries: list[Any]) -> Table:
-    table = Table(title="Ingest summary")
+def summary_table(summaries: list[Any], title: str = "Ingest summary") -> Table:
+    table = Table(title=title)
     for column in (
         "connector",
         "status",
         "payloads",
+        "set aside",
         "rows in",
         "committed",
         "quarantined",
@@ -244,7 +317,8 @@ def summary_table(summaries: list[Any]) -> Table:
         table.add_column(column, justify="left" if column in ("connector", "status") else "right")
     for s in summaries:
         colour = "green" if s.status == "succeeded" else "red"
-        table.add_row(s.connector, f"[{colour}]{s.status}[/{colour}]", str(s.payloads), f"{s.rows_in:,}",
+        table.add_row(s.connector, f"[{colour}]{s.status}[/{colour}]", str(s.payloads),
+                      str(s.payloads_failed), f"{s.rows_in:,}",
                       f"{s.rows_committed:,}", f"{s.rows_quarantined:,}", f"{s.rows_duplicate:,}",
                       f"{s.bytes:,}", f"{s.seconds:.2f}")  # fmt: skip
     return table
@@ -358,6 +432,8 @@ def status() -> None:
         table.add_column(
             column, justify="right" if column in ("rows", "quarantined", "quality") else "left"
         )
+    table.add_column("set aside", justify="right")  # payloads not decodable: `urbanlake replay`
+    set_aside = lake.failed_payload_counts()
     for st in dataset_status(lake.reader, configs, settings()):
         fresh = (
             "-" if st.max_age is None else ("[red]STALE[/red]" if st.stale else "[green]ok[/green]")
@@ -369,6 +445,7 @@ def status() -> None:
             humanize_age(st.max_age).removesuffix(" ago") if st.max_age else "-", fresh,
             f"{st.quality_score:.0%}" if st.quality_score is not None else "-",
             f"{st.last_passed:%Y-%m-%d %H:%M:%S}" if st.last_passed else "-",
+            str(set_aside.get(st.name, 0)),
         )  # fmt: skip
     console.print(table)
 

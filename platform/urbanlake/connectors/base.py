@@ -105,5 +105,13 @@ class Connector(ABC, Generic[SpecT]):
         """The state to commit with this payload's rows (default: what ``fetch`` attached)."""
         return payload.state
 
+    def state_after_failure(self, payload: Payload) -> dict[str, Any]:
+        """The state to commit with a payload that could not be decoded (it is set aside).
+
+        By default what ``fetch`` attached, so the payload is not fetched again; a source whose
+        state is a cursor returns a state that does not move past the payload's data.
+        """
+        return payload.state
+
     def close(self) -> None:
         """Release connections; called once at the end of a run."""

@@ -1,7 +1,8 @@
 """``file``: CSV, JSON, JSON Lines and Parquet files from a path, glob, ``file://`` or ``s3://`` URL.
 
 Each file is one payload. The state remembers each loaded file's content hash, so a file is
-loaded again only when its content changes.
+loaded again only when its content changes. A file that cannot be decoded is set aside with its
+hash in the state too: it is not read again until its content changes or it is replayed.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 import pyarrow.fs as pafs
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from urbanlake.connectors.base import Connector, Decoded, Payload, SourceSpec
-from urbanlake.connectors.formats import decode, guess_format
+from urbanlake.connectors.formats import DuplicateColumns, check_encoding, decode, guess_format
 from urbanlake.core.errors import DecodeError, FatalSourceError
 from urbanlake.core.storage import filesystem_for
 
@@ -37,6 +38,19 @@ class FileSpec(SourceSpec):
         None, description="dotted path to the list of records in a JSON file"
     )
     delimiter: str = Field(",", max_length=1, description="CSV field separator")
+    encoding: str = Field(
+        "utf-8",
+        description="text encoding of CSV and JSON files, as Python names it (latin-1, cp1252)",
+    )
+    duplicate_columns: DuplicateColumns = Field(
+        "fail",
+        description="a repeated column name: fail (the file is set aside) or rename (v, v_2)",
+    )
+
+    @field_validator("encoding")
+    @classmethod
+    def known_encoding(cls, value: str) -> str:
+        return check_encoding(value)
 
 
 class FileConnector(Connector[FileSpec]):
@@ -97,6 +111,6 @@ class FileConnector(Connector[FileSpec]):
                 content = gzip.decompress(content)
             except (OSError, EOFError) as exc:
                 raise DecodeError(f"{payload.origin}: broken gzip data: {exc}") from None
-        return decode(
-            content, payload.format, payload.origin, self.spec.records_path, self.spec.delimiter
-        )
+        spec = self.spec
+        return decode(content, payload.format, payload.origin, spec.records_path, spec.delimiter,
+                      spec.encoding, spec.duplicate_columns)  # fmt: skip

@@ -198,10 +198,12 @@ class GtfsStaticConnector(RemoteConnector[GtfsStaticSpec]):
     def __init__(self, spec: GtfsStaticSpec, config: ConnectorConfig, context: ConnectorContext):
         super().__init__(spec, config, context)
         self._previous_files: dict[str, list[str]] = {}
+        self._previous_state: dict[str, Any] = {}
         # What ``decode`` learnt about the payload (feed info, orphans, files), for ``state_after``.
         self._learnt: tuple[Payload, dict[str, Any]] | None = None
 
     def fetch(self, state: dict[str, Any]) -> Iterator[Payload]:
+        self._previous_state = dict(state)
         content, origin, media_type = self._read()
         digest = hashlib.sha256(content).hexdigest()
         if state.get("sha256") == digest:
@@ -265,6 +267,11 @@ class GtfsStaticConnector(RemoteConnector[GtfsStaticSpec]):
         }
         self._learnt = (payload, learnt)
         return Decoded(table=pa.table({}), parts=parts)
+
+    def state_after_failure(self, payload: Payload) -> dict[str, Any]:
+        # The zip that cannot be read is not loaded again; what the last loaded version said
+        # (its files, for emptying the tables of files a later version drops) stays.
+        return {**self._previous_state, "sha256": payload.sha256}
 
     def state_after(self, payload: Payload, decoded: Decoded) -> dict[str, Any]:
         learnt = self._learnt[1] if self._learnt and self._learnt[0] is payload else {}

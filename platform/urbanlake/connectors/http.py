@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from urbanlake.connectors.base import ConnectorContext, Decoded, Payload, SourceSpec
 from urbanlake.connectors.credentials import SECRET_HEADER, came_from_reference, literal_secrets
-from urbanlake.connectors.formats import decode, guess_format
+from urbanlake.connectors.formats import DuplicateColumns, check_encoding, decode, guess_format
 from urbanlake.connectors.remote import RemoteConnector
 from urbanlake.core.errors import ConfigError, ConfigProblem, DecodeError, FatalSourceError
 from urbanlake.core.secrets import mask
@@ -161,6 +161,18 @@ class HttpSpec(SourceSpec):
     incremental: Incremental | None = Field(
         default=None, description="ask only for records changed since the last run"
     )
+    encoding: str = Field(
+        default="utf-8", description="text encoding of the bodies, as Python names it (latin-1)"
+    )
+    duplicate_columns: DuplicateColumns = Field(
+        default="fail",
+        description="a repeated CSV column name: fail (the page is set aside) or rename (v, v_2)",
+    )
+
+    @field_validator("encoding")
+    @classmethod
+    def known_encoding(cls, value: str) -> str:
+        return check_encoding(value)
 
     @field_validator("url")
     @classmethod
@@ -320,6 +332,7 @@ class HttpConnector(RemoteConnector[HttpSpec]):
         self._state: dict[str, Any] = {}
         self._high: datetime | None = None
         self._last: Payload | None = None
+        self._held = False  # a page of this run was set aside: the high-water mark stays
         # Pages decoded in ``fetch`` to count their records, kept for ``decode`` (with the payload
         # itself, so that its id cannot be reused while the entry lives).
         self._decoded: dict[int, tuple[Payload, Decoded]] = {}
@@ -339,6 +352,7 @@ class HttpConnector(RemoteConnector[HttpSpec]):
         self._state = dict(state)
         self._high = as_datetime(state.get("since"))
         self._last = None
+        self._held = False
         self._decoded.clear()
         params: dict[str, Any] = dict(self.spec.params)
         since = self._since_value()
@@ -437,14 +451,24 @@ class HttpConnector(RemoteConnector[HttpSpec]):
             payload = self._get_response(with_params(self.spec.url, query))[0]
             pages += 1
             count = self._count(payload)
+            digest = hashlib.sha256(payload.content).hexdigest()
             if count is None:
-                yield payload  # not decodable: ``decode`` fails the run with the bytes kept
-                return
+                if digest == previous_digest:
+                    return  # the same unreadable answer again: the feed ends here
+                # Not decodable: it is set aside, and the next page is asked for as if this one
+                # was full (the offset moves by a whole page).
+                previous_digest = digest
+                yield payload
+                count = (pagination.size or 0) if by_page else pagination.limit
+                if pages >= pagination.max_pages:
+                    raise self._too_many_pages()
+                number += 1
+                offset += count
+                continue
             if count == 0:
                 if pages == 1:
                     yield payload  # an empty feed is still one answer worth recording
                 return
-            digest = hashlib.sha256(payload.content).hexdigest()
             if digest == previous_digest:
                 where = pagination.page_param if by_page else pagination.offset_param
                 raise FatalSourceError(
@@ -515,8 +539,16 @@ class HttpConnector(RemoteConnector[HttpSpec]):
         if not payload.content.strip():
             # 204 No Content, or an empty page ending a feed: no records, not a broken payload.
             return Decoded(table=pa.table({}))
-        records_path = self.spec.records_path if payload.format == "json" else None
-        return decode(payload.content, payload.format, payload.origin, records_path)
+        spec = self.spec
+        records_path = spec.records_path if payload.format == "json" else None
+        return decode(payload.content, payload.format, payload.origin, records_path,
+                      encoding=spec.encoding, duplicates=spec.duplicate_columns)  # fmt: skip
+
+    def state_after_failure(self, payload: Payload) -> dict[str, Any]:
+        # The high-water mark never passes a page that did not load: the next run asks for the
+        # same window again (the set-aside page itself is recognised and not decoded again).
+        self._held = True
+        return dict(self._state)
 
     def state_after(self, payload: Payload, decoded: Decoded) -> dict[str, Any]:
         if self.spec.incremental is None:
@@ -529,6 +561,6 @@ class HttpConnector(RemoteConnector[HttpSpec]):
                     "%s: %d values of %s are not timestamps", payload.origin, unreadable, name
                 )
             self._high = later(self._high, newest)
-        if payload is not self._last or self._high is None:
+        if payload is not self._last or self._high is None or self._held:
             return dict(self._state)
         return {**self._state, "since": iso(self._high)}

@@ -3,7 +3,8 @@
 A value that does not fit its column's type makes its row a quarantined row whose reason names
 the column and the value; a column whose every value misfits is a type change, and the batch is
 refused as a whole (``SchemaConflict``). Naive timestamps are read in the dataset's time zone and
-stored in UTC.
+stored in UTC. A text column new to its table takes the type the clear majority of its values fit
+(``MAJORITY``); an integer too long for BIGINT is kept exactly (DECIMAL(38,0)) or quarantined.
 """
 
 from __future__ import annotations
@@ -21,12 +22,17 @@ from urbanlake.lakehouse.connection import sql_string
 
 ROW = "__row"
 REASON = "__reason"
-INFER_ORDER = ("BIGINT", "DOUBLE", "BOOLEAN", "DATE", "TIMESTAMPTZ")
-INFER_TOLERANCE = 0.01  # share of misfit values a text column may have and still be typed
-INFER_MIN_VALUES = 20  # below this many values, a single misfit keeps the column as text
-# A loose column's source sent values of several types (JSON numbers and strings): the type most
-# values have wins, and the others are the anomalies.
-LOOSE_TOLERANCE = 0.5
+# Integers too long for BIGINT are kept exactly as DECIMAL(38,0); never rounded into a DOUBLE.
+EXACT_INTEGER = "DECIMAL(38,0)"
+INFER_ORDER = ("BIGINT", EXACT_INTEGER, "DOUBLE", "BOOLEAN", "DATE", "TIMESTAMPTZ")
+# Types are decided by the many: a text column of a new table (or a column new to its table) gets
+# the type that at least this share of its non-null values fit; the values that do not fit are
+# quarantined. Where no type fits that many, the column stays text.
+WHOLE_DECIMAL = re.compile(r"^DECIMAL\(\s*\d+\s*,\s*0\s*\)$")
+MAJORITY = 0.9
+# A batch of fewer than ten values cannot reach 90 % with one misfit: there, all but one must fit
+# (at least three values), so one bad value in a small first file does not make a column text.
+SMALL_BATCH = 10
 TZ_SUFFIX = r"(Z|z|[+-]\d\d(:?\d\d)?)$"
 NESTED = re.compile(r"^(STRUCT|MAP|UNION)\(|\[\d*\]$")
 
@@ -75,6 +81,16 @@ def _cast_expression(column: str, source: str, target: str, timezone: str) -> st
             return f"CASE WHEN regexp_full_match(trim({col}), '[+-]?[0-9]+') THEN TRY_CAST(trim({col}) AS {target}) END"
         if source in NUMERIC_SOURCES or source.startswith("DECIMAL"):
             return f"CASE WHEN {col} = trunc({col}) THEN TRY_CAST({col} AS {target}) END"
+    if WHOLE_DECIMAL.match(target) and source == "VARCHAR":  # TRY_CAST would round 1.5 to 2
+        return f"CASE WHEN regexp_full_match(trim({col}), '[+-]?[0-9]+') THEN TRY_CAST(trim({col}) AS {target}) END"
+    if target == "DOUBLE" and source == "VARCHAR":
+        # An integer that a DOUBLE cannot hold exactly (beyond 2^53) does not fit.
+        text, whole = f"trim({col})", f"TRY_CAST(trim({col}) AS HUGEINT)"
+        return (
+            f"CASE WHEN regexp_full_match({text}, '[+-]?0*[0-9]{{16,}}') AND ({whole} IS NULL OR "
+            f"{whole} <> TRY_CAST(TRY_CAST({text} AS DOUBLE) AS HUGEINT)) THEN NULL "
+            f"ELSE TRY_CAST({col} AS DOUBLE) END"
+        )
     if target == "DATE" and source == "VARCHAR":
         return f"CASE WHEN regexp_full_match(trim({col}), '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') THEN TRY_CAST(trim({col}) AS DATE) END"
     return f"TRY_CAST({col} AS {target})"
@@ -104,21 +120,22 @@ def _count_fits(
     return out
 
 
-def _acceptable(
-    column: str, sql_type: str, present: int, padded: int, fit: int, loose: set[str]
-) -> bool:
-    if sql_type in ("BIGINT", "DOUBLE") and padded:
+def _acceptable(sql_type: str, present: int, padded: int, fit: int) -> bool:
+    """Whether the clear majority of a column's ``present`` values fit ``sql_type``."""
+    if sql_type in ("BIGINT", EXACT_INTEGER, "DOUBLE") and padded:
         return False  # codes such as "007" or postcodes keep their leading zeros
     misfits = present - fit
-    if column in loose:
-        return misfits < present * LOOSE_TOLERANCE
-    return misfits == 0 or (present >= INFER_MIN_VALUES and misfits <= present * INFER_TOLERANCE)
+    if not fit:
+        return False
+    if present < SMALL_BATCH:
+        return misfits == 0 or (misfits == 1 and present >= 3)
+    return fit >= present * MAJORITY
 
 
 def _infer_text_columns(
     con: duckdb.DuckDBPyConnection, view: str, rows: int, columns: list[str], loose: set[str]
 ) -> dict[str, str]:
-    """For text columns of a new table: the narrowest type nearly all values fit (else VARCHAR).
+    """For new text columns: the type most values fit (the narrowest on a tie), else VARCHAR.
 
     A sample rules most candidate types out cheaply; only the survivors are counted over the
     whole batch, so a text column costs one pass over a few thousand rows.
@@ -132,7 +149,7 @@ def _infer_text_columns(
             c: [
                 t
                 for t, fit in zip(INFER_ORDER, fits, strict=True)
-                if _acceptable(c, t, present, padded, fit, loose)
+                if _acceptable(t, present, padded, fit)
             ]
             for c, (present, padded, fits) in sample.items()
         }
@@ -143,10 +160,10 @@ def _infer_text_columns(
     for column, (present, padded, fits) in _count_fits(con, view, candidates).items():
         if not present:
             continue
+        best = 0
         for sql_type, fit in zip(candidates[column], fits, strict=True):
-            if _acceptable(column, sql_type, present, padded, fit, loose):
-                chosen[column] = canonical(sql_type)
-                break
+            if fit > best and _acceptable(sql_type, present, padded, fit):
+                chosen[column], best = canonical(sql_type), fit
     return chosen
 
 
@@ -168,7 +185,6 @@ def normalize(
             for name, kind, *_ in con.execute(f"DESCRIBE SELECT * FROM {view}").fetchall()
         }
         source_types.pop(ROW)
-        new_table = not table_types
         targets: dict[str, str] = {}
         to_infer = []
         for column, source in source_types.items():
@@ -180,8 +196,8 @@ def normalize(
                 targets[column] = "TIMESTAMP WITH TIME ZONE"
             elif source == '"NULL"':
                 targets[column] = "VARCHAR"
-            elif source == "VARCHAR" and (new_table or column in loose):
-                to_infer.append(column)
+            elif source == "VARCHAR":
+                to_infer.append(column)  # a column new to the table: its values decide its type
             else:
                 targets[column] = source
         targets.update(_infer_text_columns(con, view, incoming.num_rows, to_infer, loose))

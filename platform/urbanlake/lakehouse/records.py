@@ -67,6 +67,8 @@ class CommitRequest:
     payload_uri: str | None = None
     payload_size: int = 0
     payload_is_new: bool = True
+    payload_was_failed: bool = False  # a set-aside payload decoded again: mark it loaded
+    payload_seen: bool = False  # the same bytes were loaded before: nothing new to quarantine
     rows_in: int | None = None
     # One row per expectation checked on this batch (see quality.gate.RESULT_COLUMNS).
     quality_results: pa.Table | None = None

@@ -19,7 +19,7 @@ PLATFORM_TABLES: dict[str, dict[str, str]] = {
         "started_at": "TIMESTAMPTZ", "finished_at": "TIMESTAMPTZ", "payloads": "BIGINT",
         "rows_in": "BIGINT", "rows_committed": "BIGINT", "rows_quarantined": "BIGINT",
         "rows_duplicate": "BIGINT", "bytes": "BIGINT", "seconds": "DOUBLE", "error": "VARCHAR",
-        "quality_failures": "BIGINT",
+        "quality_failures": "BIGINT", "payloads_failed": "BIGINT",
     },
     "commits": {
         "dataset": "VARCHAR", "run_id": "VARCHAR", "batch": "INTEGER", "committed_at": "TIMESTAMPTZ",
@@ -34,6 +34,9 @@ PLATFORM_TABLES: dict[str, dict[str, str]] = {
     "payloads": {
         "sha256": "VARCHAR", "connector": "VARCHAR", "uri": "VARCHAR", "size": "BIGINT",
         "origin": "VARCHAR", "run_id": "VARCHAR", "first_seen": "TIMESTAMPTZ",
+        # 'loaded', or 'failed' (set aside: not decodable; `urbanlake replay` decodes it again).
+        # NULL in lakes older than the column: those payloads were loaded.
+        "status": "VARCHAR", "error": "VARCHAR", "status_at": "TIMESTAMPTZ",
     },
     "quality_results": {
         "dataset": "VARCHAR", "run_id": "VARCHAR", "batch": "INTEGER", "snapshot_id": "BIGINT",

@@ -12,6 +12,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from urbanlake.core.errors import SchemaConflict
 from urbanlake.core.settings import Settings
 from urbanlake.lakehouse.connection import LAKE, sql_string
 from urbanlake.lakehouse.normalize import ROW, Normalized, normalize, quote
@@ -101,7 +102,12 @@ class LakeWriter:
         """Cast a decoded batch to the table's types; raises ``SchemaConflict`` on a type change."""
         if not self._types.get(table):
             self._types[table] = self.column_types(table)
-        return normalize(self.con, incoming, self._types[table], declared, loose, timezone)
+        try:
+            return normalize(self.con, incoming, self._types[table], declared, loose, timezone)
+        except duckdb.Error as exc:
+            # Never DuckDB's dump of the batch at a publisher: the batch goes to quarantine.
+            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+            raise SchemaConflict(f"the batch's columns could not be typed ({first})") from None
 
     def commit_batch(self, request: CommitRequest) -> CommitResult:
         """Rows, quarantined rows, connector state and the payload record in one snapshot.
@@ -246,7 +252,9 @@ class LakeWriter:
         when: datetime,
     ) -> tuple[int, int, int, int]:
         table = request.table
-        if request.rows.num_columns <= 1:  # nothing but row positions: a batch refused as a whole
+        if request.rows.num_columns <= 1 or not request.rows.num_rows:
+            # Nothing but row positions (a batch refused as a whole), or no rows at all (a header-only
+            # file): no table is made from it, so its columns' types come from real values later.
             return self._finish(request, when, 0, 0, issues_view, issues)
         created = self._ensure_table(table, view)
         condition = (
@@ -302,7 +310,16 @@ class LakeWriter:
             else (0,)
         )
         total = int(total_row[0]) if total_row else 0
-        quarantined = self._write_quarantine(request, when, issues_view, issues)
+        if request.payload_seen:
+            # The same bytes were loaded before (a feed polled again): their bad rows are in
+            # quarantine already, so here they count as duplicates, like the good rows.
+            from_keys = (
+                0 if issues is None else issues.num_rows - issues.column("reason").null_count
+            )
+            duplicate += len(request.quarantined) + from_keys
+            quarantined = 0
+        else:
+            quarantined = self._write_quarantine(request, when, issues_view, issues)
         self._log_commit(request, when, inserted, duplicate, total, quarantined)
         if request.quality_results is not None and request.quality_results.num_rows:
             self._write_quality_results(request, when)
@@ -410,6 +427,13 @@ class LakeWriter:
         if request.payload_sha256 and request.payload_uri and request.payload_is_new:
             self._log_payload(request.payload_sha256, request.connector, request.payload_uri,
                               request.payload_size, request.origin, request.run_id, when)  # fmt: skip
+        elif request.payload_sha256 and request.payload_was_failed:
+            # A set-aside payload decoded again (``urbanlake replay``) is loaded now.
+            self.con.execute(
+                f"UPDATE {platform_table('payloads')} SET status = 'loaded', error = NULL, status_at = ? "
+                "WHERE connector = ? AND sha256 = ?",
+                [when, request.connector, request.payload_sha256],
+            )
 
     def _log_payload(
         self,
@@ -420,11 +444,86 @@ class LakeWriter:
         origin: str,
         run_id: str,
         when: datetime,
+        status: str = "loaded",
+        error: str | None = None,
     ) -> None:
         self.con.execute(
             insert_sql(platform_table("payloads"), list(PLATFORM_TABLES["payloads"])),
-            [sha, connector, uri, size, origin, run_id, when],
+            [sha, connector, uri, size, origin, run_id, when, status, error, when],
         )
+
+    def set_aside_payload(
+        self,
+        request: CommitRequest,
+        error: str,
+        state: dict[str, Any] | None,
+    ) -> None:
+        """Record a payload that could not be decoded as ``failed`` with its reason, in one
+        snapshot with the connector's state (so a later run does not fetch it again)."""
+
+        def work() -> None:
+            when = _now()
+            if request.payload_is_new:
+                self._log_payload(request.payload_sha256 or "", request.connector,
+                                  request.payload_uri or "", request.payload_size, request.origin,
+                                  request.run_id, when, "failed", error)  # fmt: skip
+            else:
+                self.con.execute(
+                    f"UPDATE {platform_table('payloads')} SET status = 'failed', error = ?, status_at = ? "
+                    "WHERE connector = ? AND sha256 = ?",
+                    [error, when, request.connector, request.payload_sha256],
+                )
+            if state is not None:
+                self.con.execute(
+                    insert_sql(
+                        platform_table("connector_state"), list(PLATFORM_TABLES["connector_state"])
+                    ),
+                    [request.connector, request.run_id, request.batch, when, json.dumps(state)],
+                )
+            self.con.execute(
+                f"CALL {LAKE}.set_commit_message('urbanlake', ?, extra_info => ?)",
+                [f"{request.connector} run {request.run_id} batch {request.batch} set aside",
+                 json.dumps({"run_id": request.run_id, "batch": request.batch, "set_aside": request.payload_sha256})],
+            )  # fmt: skip
+
+        self._retry(work)
+
+    def payload_records(
+        self,
+        connector: str | None = None,
+        status: str | None = None,
+        sha256: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Kept payloads (one row per connector and content), oldest first: ``sha256``,
+        ``connector``, ``uri``, ``size``, ``origin``, ``status`` ('loaded' or 'failed'), ``error``."""
+        where, parameters = ["TRUE"], []
+        if connector is not None:
+            where.append("connector = ?")
+            parameters.append(connector)
+        if status is not None:
+            where.append("coalesce(status, 'loaded') = ?")
+            parameters.append(status)
+        if sha256 is not None:
+            where.append("starts_with(sha256, ?)")
+            parameters.append(sha256)
+        rows = self.con.execute(
+            f"""SELECT sha256, connector, any_value(uri), any_value(size), any_value(origin),
+                       coalesce(arg_max(status, coalesce(status_at, first_seen)), 'loaded'),
+                       arg_max(error, coalesce(status_at, first_seen)), min(first_seen)
+                FROM {platform_table("payloads")} WHERE {" AND ".join(where)}
+                GROUP BY sha256, connector ORDER BY min(first_seen), any_value(origin)""",
+            parameters,
+        ).fetchall()
+        names = ("sha256", "connector", "uri", "size", "origin", "status", "error", "first_seen")
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def failed_payload_counts(self) -> dict[str, int]:
+        """connector → how many of its payloads are set aside now."""
+        rows = self.con.execute(
+            f"SELECT connector, count(DISTINCT sha256) FROM {platform_table('payloads')} "
+            "WHERE status = 'failed' GROUP BY connector"
+        ).fetchall()
+        return {connector: int(count) for connector, count in rows}
 
     def record_run(
         self, run: dict[str, Any], payloads: list[tuple[str, str, int, str]] | None = None

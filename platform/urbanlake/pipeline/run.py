@@ -1,7 +1,10 @@
 """One connector run: fetch → raw zone → decode → type → quality gate → commit, batch by batch.
 
 Each payload is one commit holding its rows, its quarantined rows and the connector's new state,
-so a run killed at any moment resumes where the last whole batch left it.
+so a run killed at any moment resumes where the last whole batch left it. A payload that cannot be
+decoded at all is set aside (kept in the raw zone, recorded as ``failed`` with its reason, with the
+connector's state) and the run goes on with the next one; the run still ends as failed, naming it.
+``replay`` decodes kept payloads again from the raw zone, after the config or the code was fixed.
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,6 +58,9 @@ class RunSummary:
     error: str | None = None
     snapshot_id: int | None = None
     quality_failures: int = 0
+    payloads_failed: int = 0  # set aside in this run: not decodable
+    payloads_held: int = 0  # fetched again but set aside by an earlier run: not decoded again
+    failures: list[str] = field(default_factory=list)  # each failure, e.g. each set-aside payload
 
 
 ProgressCallback = Callable[[RunSummary], None]
@@ -90,11 +96,36 @@ class Ingestion:
         self.summary = RunSummary(run_id=new_run_id(), connector=config.table_name)
         self.unrecorded_payloads: list[tuple[str, str, int, str]] = []
         self.known_payloads: dict[str, str] = {}
+        self.set_aside: set[str] = set()  # sha256 of this connector's payloads that are set aside
+        self.replaying = False
         self.suite: Suite | None = None
         self._gx_warm_up: threading.Thread | None = None
         self._raw_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-zone")
 
     def run(self) -> RunSummary:
+        """Fetch what is new and load it."""
+        return self._run(lambda connector, state: connector.fetch(state))
+
+    def replay(self, payloads: list[dict[str, Any]]) -> RunSummary:
+        """Decode kept payloads (rows of ``Lake.payload_records``) again from the raw zone.
+
+        The connector's state is left as it is; rows already in a table with a primary key come
+        out as duplicates, so replaying a loaded payload adds nothing twice.
+        """
+        self.replaying = True
+
+        def kept(connector: Any, state: dict[str, Any]) -> Iterator[Payload]:
+            for record in payloads:
+                yield Payload(
+                    content=self.lake.raw.get(record["uri"]),
+                    origin=record["origin"],
+                    format=record["uri"].rsplit(".", 1)[-1],
+                    sha256=record["sha256"],
+                )
+
+        return self._run(kept)
+
+    def _run(self, payloads: Callable[[Any, dict[str, Any]], Iterable[Payload]]) -> RunSummary:
         summary = self.summary
         summary.started_at = datetime.now(UTC)
         started = time.perf_counter()
@@ -113,12 +144,14 @@ class Ingestion:
                 self._gx_warm_up.start()
             state = self.lake.read_state(self.config.table_name)
             self.known_payloads = self.lake.known_payloads(self.config.table_name)
-            for payload in connector.fetch(state):
+            self.set_aside = {
+                p["sha256"]
+                for p in self.lake.payload_records(self.config.table_name, status="failed")
+            }
+            for payload in payloads(connector, state):
                 failure = self._ingest_payload(connector, payload)
                 if failure:
                     failures.append(failure)
-                    if isinstance(failure, _Fatal):
-                        break
                 self.progress(summary)
         except (SourceError, UrbanLakeError) as exc:
             failures.append(mask(str(exc)))
@@ -133,12 +166,22 @@ class Ingestion:
         summary.finished_at = datetime.now(UTC)
         summary.status = "failed" if failures else "succeeded"
         summary.error = "; ".join(str(f) for f in failures) or None
+        summary.failures = [str(f) for f in failures]
         self.lake.record_run(asdict(summary), self.unrecorded_payloads)
         self.progress(summary)
         return summary
 
     def _ingest_payload(self, connector: Any, payload: Payload) -> str | None:
         summary = self.summary
+        payload.sha256 = payload.sha256 or hashlib.sha256(payload.content).hexdigest()
+        was_failed = payload.sha256 in self.set_aside
+        if was_failed and not self.replaying:
+            # A cursor source asked for the same window again and got the same bytes: they stay
+            # set aside until replayed, and the cursor stays behind them.
+            connector.state_after_failure(payload)
+            summary.payloads_held += 1
+            return None
+        seen = payload.sha256 in self.known_payloads and not was_failed and not self.replaying
         summary.payloads += 1
         summary.bytes += len(payload.content)
         batch = summary.payloads
@@ -148,13 +191,14 @@ class Ingestion:
         try:
             decoded = connector.decode(payload)
         except DecodeError as exc:
-            raw = pending_raw.result()
-            # The bytes are safe in the raw zone; the run fails and says where they are.
-            if raw[2]:
-                self.unrecorded_payloads.append(
-                    (raw[0], raw[1], len(payload.content), payload.origin)
-                )
-            return _Fatal(mask(f"{exc} (payload kept at {raw[1]})"))
+            return self._set_aside(connector, payload, batch, pending_raw.result(), str(exc))
+        except SourceError:
+            pending_raw.result()
+            raise
+        except Exception as exc:  # a decoder's bug must not stall the connector either
+            log.exception("decoding %s failed", payload.origin)
+            reason = f"{payload.origin}: could not be decoded ({type(exc).__name__}; a bug, please report it)"
+            return self._set_aside(connector, payload, batch, pending_raw.result(), reason)
         except BaseException:
             pending_raw.result()
             raise
@@ -174,8 +218,12 @@ class Ingestion:
             if failure:
                 failures.append(failure)
         # The connector's new state rides with the last table's rows: all or nothing. The payload
-        # is recorded once, with it.
-        requests[-1].state = connector.state_after(payload, decoded)
+        # is recorded once, with it. A replay leaves the state as it is.
+        state = connector.state_after(payload, decoded)
+        requests[-1].state = None if self.replaying else state
+        requests[-1].payload_was_failed = was_failed
+        for request in requests:
+            request.payload_seen = seen
         for request in requests[:-1]:
             request.payload_is_new = False
         for result in self.lake.commit_batches(requests):
@@ -184,6 +232,22 @@ class Ingestion:
             summary.rows_duplicate += result.duplicate
             summary.snapshot_id = result.snapshot_id
         return "; ".join(failures) or None
+
+    def _set_aside(
+        self, connector: Any, payload: Payload, batch: int, raw: tuple[str, str, bool], reason: str
+    ) -> str:
+        """Record an undecodable payload as failed, with the connector's state; go on."""
+        reason = mask(reason)
+        request = CommitRequest(
+            table=self.table, rows=pa.table({}), connector=self.config.table_name,
+            run_id=self.summary.run_id, batch=batch, origin=payload.origin, payload_sha256=raw[0],
+            payload_uri=raw[1], payload_size=len(payload.content), payload_is_new=raw[2],
+        )  # fmt: skip
+        state = None if self.replaying else connector.state_after_failure(payload)
+        self.lake.set_aside_payload(request, reason, state)
+        self.set_aside.add(raw[0])
+        self.summary.payloads_failed += 1
+        return f"{reason} (set aside; payload kept at {raw[1]})"
 
     def _request_for(
         self, part: TablePart, payload: Payload, batch: int, raw: tuple[str, str, bool]
@@ -199,6 +263,12 @@ class Ingestion:
         quarantined = [_as_quarantine(r, "decode") for r in decoded.bad_records]
         failure = None
         declared = {**part.declared, **self.config.declared_types}
+        event_time = part.event_time
+        if event_time and event_time not in declared and event_time in decoded.table.column_names:
+            kind = decoded.table.schema.field(event_time).type
+            if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind):
+                # The event time is a timestamp whatever a first batch's odd value suggests.
+                declared[event_time] = "TIMESTAMP WITH TIME ZONE"
         try:
             prepared = self.lake.prepare_batch(
                 table, decoded.table, declared, decoded.loose_columns, self.timezone
@@ -256,10 +326,6 @@ class Ingestion:
             )
             for row in decoded.table.to_pylist()
         ]
-
-
-class _Fatal(str):
-    """A failure after which the run stops (the next payloads would fail the same way)."""
 
 
 def ingest(
