@@ -128,3 +128,21 @@ def test_publish_and_ingest_make_versions(local_lake: LakeTarget) -> None:
     assert rows == [{"bin_id": "b1", "top": 40.0}, {"bin_id": "b2", "top": 90.0}]
     failed = run_cli(local_lake, "publish", "nope", check=False)
     assert failed.returncode == 1 and "no dataset 'nope'" in failed.stderr
+
+
+def test_a_public_delay_only_on_a_tiered_dataset(local_lake: LakeTarget) -> None:
+    root = project(local_lake, {
+        # The connector makes it public: a delay has nothing to hold back.
+        "waste/public.yaml": "name: public\ndomain: waste\nsource: {table: waste.bins}\npublic_delay: 1h\n",
+        "waste/never.yaml": "name: never\ndomain: waste\naccess: partner\nsource: {table: waste.bins}\npublic_delay: 0s\n",
+        "waste/vague.yaml": "name: vague\ndomain: waste\naccess: internal\nsource: {table: waste.bins}\npublic_delay: soon\n",
+        "waste/late.yaml": "name: late\ndomain: waste\naccess: partner\nsource: {table: waste.bins}\npublic_delay: 90m\n",
+    })  # fmt: skip
+    configs, _ = load_configs(root / "connectors")
+    entries, problems = load_entries(root / "catalog", configs)
+    text = "\n".join(str(p) for p in problems)
+    assert "public.yaml:4: public_delay: public_delay is for a partner or internal dataset" in text
+    assert "never.yaml:5: public_delay: public_delay must be longer than 0" in text
+    assert "vague.yaml:5: public_delay: 'soon' is not a duration" in text
+    [late] = entries
+    assert late.delay is not None and late.delay.total_seconds() == 5400
