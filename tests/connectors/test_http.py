@@ -451,7 +451,7 @@ def test_a_body_that_is_not_json_fails_and_is_kept(
     assert lake.raw.get(kept[0]["uri"]) == b"<html><body>Maintenance tonight</body></html>"
 
 
-def test_a_page_that_is_not_json_stops_numbered_pagination(
+def test_an_unreadable_page_is_set_aside_and_the_same_answer_again_ends_the_feed(
     feed: FeedServer, lake: Lake, settings: Settings
 ) -> None:
     summary = ingest(
@@ -460,9 +460,10 @@ def test_a_page_that_is_not_json_stops_numbered_pagination(
         settings,
     )
 
-    assert summary.status == "failed"
+    # Page 1 is set aside and page 2 is asked for; it is the same HTML again: the feed ends.
+    assert summary.status == "failed" and summary.payloads_failed == 1
     assert "not valid JSON" in (summary.error or "")
-    assert len(feed.hits) == 1
+    assert len(feed.hits) == 2
 
 
 # -- the spec -------------------------------------------------------------------------------------

@@ -201,7 +201,7 @@ class GbfsConnector(RemoteConnector[GbfsSpec]):
             document = parse_document(content, origin)
             published = last_updated(document, origin)
         except DecodeError:
-            return payload  # ``decode`` fails the run with the reason; the bytes are kept
+            return payload  # ``decode`` raises: the payload is set aside, bytes kept
         previous = _time_or_none(kept.get("last_updated"))
         if previous is not None and published <= previous:
             level = logging.INFO if published == previous else logging.WARNING

@@ -480,7 +480,7 @@ class GtfsRealtimeConnector(RemoteConnector[GtfsRealtimeSpec]):
         try:
             message = parse_feed(content, origin)
         except DecodeError:
-            yield payload  # ``decode`` fails the run with the reason; the bytes are kept
+            yield payload  # ``decode`` raises: the payload is set aside, bytes kept
             return
         published = _number(message.header, "timestamp")
         last = state.get("feed_timestamp")

@@ -424,7 +424,7 @@ class HttpConnector(RemoteConnector[HttpSpec]):
         try:
             document = orjson.loads(payload.content)
         except orjson.JSONDecodeError:
-            return None  # ``decode`` fails the run on this page, with the bytes kept
+            return None  # ``decode`` sets this page aside; the feed ends here
         link = _lookup(document, pagination.next_path)
         if link is None or link == "":
             return None

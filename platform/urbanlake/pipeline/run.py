@@ -157,7 +157,9 @@ class Ingestion:
             failures.append(mask(str(exc)))
         except Exception as exc:  # a bug must still leave a failed run on record
             log.exception("run %s of %s crashed", summary.run_id, self.config.table_name)
-            failures.append(mask(f"{type(exc).__name__}: {exc}"))
+            # The first line only: a library's message may go on with a dump of its structures.
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            failures.append(mask(f"{type(exc).__name__}: {first}"))
         finally:
             self._raw_writer.shutdown(wait=True)
             if connector is not None:
