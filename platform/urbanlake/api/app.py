@@ -20,6 +20,7 @@ from urbanlake.api.datasets import get_catalog, json_response, router
 from urbanlake.api.errors import install_error_handlers
 from urbanlake.api.models import Health
 from urbanlake.api.quota import QuotaMiddleware, Quotas
+from urbanlake.api.sql import router as sql_router
 from urbanlake.catalog.keys import KeyStore
 from urbanlake.catalog.service import ANONYMOUS, Catalog
 from urbanlake.catalog.usage import ApiUsage
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Inside the measuring middleware below, so that /metrics counts the 429s too.
     app.add_middleware(QuotaMiddleware, quotas=Quotas(settings), usage=usage, openapi=app.openapi)
     app.include_router(router)
+    app.include_router(sql_router)
     document_errors(app)
 
     @app.middleware("http")

@@ -101,3 +101,20 @@ class Health(BaseModel):
     status: str
     datasets: int
     snapshot: int
+
+
+class SqlRequest(BaseModel):
+    sql: str = Field(
+        description="one read-only DuckDB SELECT (or WITH … SELECT) over the datasets the caller "
+        'may see, named as in the catalog ("vehicle-positions") or with _ for - (vehicle_positions)',
+        examples=['SELECT route_id, count(*) AS n FROM "vehicle-positions" GROUP BY route_id'],
+    )
+
+
+class SqlResult(BaseModel):
+    columns: list[str]
+    types: list[str] = Field(description="DuckDB's type of each column")
+    rows: list[list[Any]]
+    truncated: bool = Field(description="true when there were more rows than row_cap")
+    row_cap: int = Field(description="most rows an answer holds for the caller's access tier")
+    datasets: dict[str, int] = Field(description="each dataset the query read → its version")

@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from urbanlake.core.errors import ConfigError, ConfigProblem
 from urbanlake.core.secrets import ENV_REF, register_secret, resolve, url_password
@@ -154,6 +161,58 @@ class AccessSettings(BaseModel):
     )
 
 
+SQL_TIERS: dict[str, dict[str, Any]] = {
+    "public": {"timeout": 5.0, "row_cap": 10_000},
+    "partner": {"timeout": 30.0, "row_cap": 100_000},
+    "internal": {"timeout": 120.0, "row_cap": 1_000_000},
+}
+
+
+class SqlTierSettings(BaseModel):
+    """What one access tier's query may take on ``POST /api/v1/sql``."""
+
+    model_config = ConfigDict(extra="forbid")
+    timeout: float = Field(
+        description="seconds a query may run (and stream its rows) before it is interrupted"
+    )
+    row_cap: int = Field(description="most rows an answer holds; more are cut and it says so")
+
+
+class SqlSettings(BaseModel):
+    """The read-only SQL endpoint (``POST /api/v1/sql``): its own DuckDB per API worker, external
+    access off and its configuration locked; a time budget and a row cap per access tier."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = Field(True, description="serve POST /api/v1/sql; false: it answers 404")
+    memory_limit: str = Field(
+        "256MB",
+        description="DuckDB memory of the SQL endpoint per API worker, shared by its queries",
+    )
+    public: SqlTierSettings = Field(default_factory=lambda: SqlTierSettings(**SQL_TIERS["public"]))
+    partner: SqlTierSettings = Field(
+        default_factory=lambda: SqlTierSettings(**SQL_TIERS["partner"])
+    )
+    internal: SqlTierSettings = Field(
+        default_factory=lambda: SqlTierSettings(**SQL_TIERS["internal"])
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tier_defaults(cls, data: Any) -> Any:
+        """A tier given in part (``URBANLAKE_SQL_PUBLIC_TIMEOUT=2``) keeps its other defaults."""
+        if isinstance(data, dict):
+            data = dict(data)
+            for tier, defaults in SQL_TIERS.items():
+                if isinstance(data.get(tier), dict):
+                    data[tier] = {**defaults, **data[tier]}
+        return data
+
+    def tier(self, name: str) -> SqlTierSettings:
+        """The budget of an access tier (an unknown tier gets the public one)."""
+        found = getattr(self, name, None) if name in ("public", "partner", "internal") else None
+        return found if isinstance(found, SqlTierSettings) else self.public
+
+
 class Settings(BaseModel):
     """Everything a run needs to know about where things are."""
 
@@ -177,6 +236,7 @@ class Settings(BaseModel):
     http: HttpSettings = Field(default_factory=HttpSettings)
     defaults: Defaults = Field(default_factory=Defaults)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    sql: SqlSettings = Field(default_factory=SqlSettings)
     access: AccessSettings = Field(default_factory=AccessSettings)
     quota: QuotaSettings = Field(default_factory=QuotaSettings)
 
