@@ -56,7 +56,8 @@ SEES = {"anonymous": {"public"}, "partner": {"public", "partner"},
 @dataclass(frozen=True)
 class Surface:
     """One way to ask about one dataset. ``{name}`` and ``{version}`` in the path, parameters and
-    JSON body are filled in; ``visible`` is the status a caller who may see it gets."""
+    JSON body are filled in; ``visible`` is the status a caller who may see it gets, ``hidden``
+    the one a caller who may not see it gets — the same as for a dataset that does not exist."""
 
     label: str
     method: str
@@ -64,6 +65,7 @@ class Surface:
     params: dict[str, str] = field(default_factory=dict)
     json: dict[str, Any] | None = None
     visible: int = 200
+    hidden: int = 404
 
 
 # Every surface that names a dataset. A new one is a new row here; the matrix does the rest.
@@ -188,7 +190,11 @@ def same_as_missing(tiered: Tiered, surface: Surface, caller: str, name: str) ->
     version = tiered.versions[name][0]
     hidden = tiered.ask(surface, caller, name, version)
     missing = tiered.ask(surface, caller, MISSING, version)
-    assert hidden.status_code == missing.status_code == 404, (surface.label, caller, name)
+    assert hidden.status_code == missing.status_code == surface.hidden, (
+        surface.label,
+        caller,
+        name,
+    )
     assert hidden.text == missing.text.replace(MISSING, name), (surface.label, hidden.text)
     assert hidden.headers.get("content-type") == missing.headers.get("content-type")
     for marker in MARKERS.get(name, [])[1:]:
