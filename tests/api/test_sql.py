@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -305,3 +308,28 @@ def test_every_duckdb_type_is_answered_in_every_format(demo_api: ApiServer) -> N
     assert as_parquet.status_code == 200
     table = pq.read_table(io.BytesIO(as_parquet.content))
     assert table.column("i").to_pylist() == ["PT1H30M"] and table.column("d").to_pylist()[0] == 12.5
+
+
+def test_a_partner_key_reads_partner_datasets_with_the_partner_budget(demo_api: ApiServer) -> None:
+    made = subprocess.run(
+        [sys.executable, "-m", "urbanlake", "--project", str(demo_api.project), "keys", "create",
+         "--name", "sql-test-partner", "--tier", "partner"],
+        capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert made.returncode == 0, made.stdout + made.stderr
+    key = next(line.strip() for line in made.stdout.splitlines() if line.startswith("ul_"))
+    response = httpx.post(
+        f"{demo_api.api}/sql",
+        json={"sql": f'SELECT count(*) AS n FROM "{HIDDEN}" JOIN "daily-energy-per-meter" USING '
+              "(meter_id)"},
+        headers={"X-API-Key": key},
+        timeout=120,
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["row_cap"] == 100_000 and body["rows"][0][0] > 0
+    assert set(body["datasets"]) == {HIDDEN, "daily-energy-per-meter"}
+    # The same statement without the key: the partner dataset is not there.
+    anonymous = post(demo_api, f'SELECT count(*) FROM "{HIDDEN}"')
+    assert anonymous.status_code == 400
+    assert anonymous.json()["error"]["message"] == f"no dataset '{HIDDEN}'"
