@@ -23,7 +23,14 @@ same time, after one checked request on every side (the bench exits 1 on a wrong
   (default half the rows): Datasette's ``_next``, UrbanLake's cursor; then deep pages at 10,000
   random rows, none asked twice, so that no answer cache helps;
 - (c) count and avg(kwh) by district (Datasette's SQL endpoint);
-- (d) one full CSV download from a freshly started server: MB/s and the server's peak RSS.
+- (d) one full CSV download from a freshly started server: MB/s and the server's peak RSS;
+- (e) (a)'s page with a partner key (key check and quota accounting on every request) against
+  the same page asked anonymously, on the same server: the cost of access control;
+- (f) (c)'s group-by as SQL: ``POST /api/v1/sql`` against Datasette's ``?sql=``, the same query.
+
+The anonymous quota is off on the bench server (wrk asks far more than any quota allows one
+address), so the anonymous pages are the baseline without access control; the partner quota is
+on with a limit no run reaches, so every keyed request pays its check and accounting.
 
 The data, the SQLite file and the UrbanLake project are built once into
 ``bench/results/api-data/`` (git-ignored) and reused; ``--rebuild`` ingests and publishes
@@ -100,9 +107,12 @@ DATASETTE_SETTINGS = {
 }
 SERVERS = {
     "urbanlake": "urbanlake",
+    "urbanlake-key": "urbanlake, partner key",
     "datasette": "datasette, default",
     "datasette-lean": "datasette, lean",
 }
+PROCESS = {"urbanlake": "urbanlake", "urbanlake-key": "urbanlake",
+           "datasette": "datasette", "datasette-lean": "datasette"}  # fmt: skip
 SCENARIOS = {
     "a": "(a) district=North, first 100",
     "a2": "(a') 12 districts in turn",
@@ -110,20 +120,25 @@ SCENARIOS = {
     "b-deep": "(b) deep page",
     "b-random": "(b) deep pages at random rows",
     "c": "(c) count, avg(kwh) by district",
+    "e": "(e) (a) anonymous / with a key",
+    "f": "(f) (c) as SQL",
 }
 GOALS = {
     "a": "urbanlake req/s >= 2x datasette's faster mode",
     "b": "urbanlake deep page p50 <= 1.5x its first page p50",
     "c": "urbanlake >= 10x datasette (req/s)",
     "d": "urbanlake >= 100 MB/s with peak RSS < 500 MB",
+    "e": "a partner key costs <= 10 % of the anonymous req/s",
 }
 
 WRK_SCRIPT = """
 local paths = {%s}
+local method, body = %s, %s
+local headers = {%s}
 local counter = 0
 request = function()
   counter = counter + 1
-  return wrk.format("GET", paths[(counter - 1) %% #paths + 1])
+  return wrk.format(method, paths[(counter - 1) %% #paths + 1], headers, body)
 end
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -296,9 +311,10 @@ def build_project(folder: Path, project: Path, rows: int, rebuild: bool) -> None
     (project / "built.json").write_text(json.dumps({"rows": rows, "seconds": steps}) + "\n")
 
 
-# wrk asks far more than any quota allows one address: quotas stay on (every request pays its
-# check and accounting, as in production) with limits no run reaches.
-BENCH_QUOTAS = {"URBANLAKE_QUOTA_PUBLIC": "1000000000/minute",
+# wrk asks far more than any quota allows one address: the anonymous quota is off (the baseline
+# without access control), the partner one on with a limit no run reaches (every keyed request
+# pays its check and accounting, as in production).
+BENCH_QUOTAS = {"URBANLAKE_QUOTA_PUBLIC": "",
                 "URBANLAKE_QUOTA_PARTNER": "1000000000/minute"}  # fmt: skip
 
 
@@ -382,12 +398,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def get(port: int, path: str, timeout: float = 600) -> tuple[int, bytes, float]:
-    """(status, body, seconds) of one GET on 127.0.0.1 (http.client: no proxy is ever used)."""
+def get(
+    port: int, path: str, timeout: float = 600, request: Request | None = None
+) -> tuple[int, bytes, float]:
+    """(status, body, seconds) of one request on 127.0.0.1 (http.client: no proxy is ever used);
+    a GET unless ``request`` gives a method, body and headers."""
     started = time.perf_counter()
     con = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        con.request("GET", path)
+        if request is None:
+            con.request("GET", path)
+        else:
+            con.request(request.method, path, body=request.body, headers=request.headers)
         response = con.getresponse()
         return response.status, response.read(), time.perf_counter() - started
     finally:
@@ -515,6 +537,7 @@ DS_GROUP_BY = f"/{SQLITE_DB}.json?" + urlencode(
     }
 )
 UL_GROUP_BY = f"/api/v1/datasets/{DATASET}/aggregate?group_by=district&metrics=count,avg:kwh"
+UL_SQL = f'select district, count(*), avg(kwh) from "{DATASET}" group by district'
 UL_EXPORT = f"/api/v1/datasets/{DATASET}/export?format=csv"
 DS_EXPORT = f"/{SQLITE_DB}/{SQLITE_TABLE}.csv?_stream=on&_size=max"
 
@@ -589,10 +612,13 @@ class Request:
 
     paths: list[str]
     check: Callable[[bytes], str]
+    method: str = "GET"
+    body: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def scenario_requests(
-    expected: Expected, cursors: list[str] | None, deep_row: int
+    expected: Expected, cursors: list[str] | None, deep_row: int, key: str | None
 ) -> dict[str, dict[str, Request | None]]:
     def ul_page(path: str, want: list[Any], total: int | None) -> Request:
         return Request([path], lambda body: check_page("urbanlake", body, want, total))
@@ -652,6 +678,18 @@ def scenario_requests(
         "urbanlake": Request([UL_GROUP_BY], lambda body: check_groups(body, expected)),
         "datasette": Request([DS_GROUP_BY], lambda body: check_groups(body, expected)),
     }
+    keyed = ul_page(ul_records(district="North"), expected.first_north, north)
+    keyed.headers = {"X-API-Key": key} if key else {}
+    out["e"] = {
+        "urbanlake": ul_page(ul_records(district="North"), expected.first_north, north),
+        "urbanlake-key": keyed if key else None,
+    }
+    out["f"] = {
+        "urbanlake": Request(["/api/v1/sql"], lambda body: check_groups(body, expected), "POST",
+                             json.dumps({"sql": UL_SQL}).encode(),
+                             {"Content-Type": "application/json"}),
+        "datasette": Request([DS_GROUP_BY], lambda body: check_groups(body, expected)),
+    }  # fmt: skip
     return out
 
 
@@ -705,6 +743,19 @@ def make_cursors(port: int, expected: Expected) -> tuple[list[str] | None, str]:
     return [encode_cursor(version, list(k), digest) for k in keys], note
 
 
+def partner_key(project: Path) -> tuple[str | None, str]:
+    """A new partner key from ``urbanlake keys create`` (a new name each run), and a note."""
+    name = f"bench-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    done = subprocess.run(
+        [URBANLAKE, "--project", str(project), "keys", "create", "--name", name, "--tier",
+         "partner"], capture_output=True, text=True, env=urbanlake_env(project), timeout=120,
+    )  # fmt: skip
+    key = next((w for w in done.stdout.split() if w.startswith("ul_")), None)
+    if done.returncode != 0 or key is None:
+        return None, f"urbanlake keys create failed: {(done.stderr or done.stdout).strip()[-300:]}"
+    return key, f"key {name}"
+
+
 # -- the load generator ---------------------------------------------------------------------------
 
 
@@ -735,19 +786,30 @@ def load_tool() -> str | None:
     return None
 
 
+def lua(value: str | bytes | None) -> str:
+    """A Lua string literal (JSON's escapes are Lua's for what the bench sends), or nil."""
+    if value is None:
+        return "nil"
+    return json.dumps(value.decode() if isinstance(value, bytes) else value)
+
+
 def drive(
     tool: str,
     port: int,
-    paths: list[str],
+    request: Request,
     seconds: float,
     connections: int,
     threads: int,
     work: Path,
 ) -> dict[str, Any]:
-    """Run the load generator against ``paths`` in turn; requests, req/s, p50 and p99 in ms."""
+    """Run the load generator against the request's paths in turn; requests, req/s, p50 and p99
+    in ms."""
+    paths = request.paths
     if tool == "wrk":
         script = work / "wrk-paths.lua"
-        script.write_text(WRK_SCRIPT % ", ".join(json.dumps(p) for p in paths))
+        headers = ", ".join(f"[{lua(k)}] = {lua(v)}" for k, v in request.headers.items())
+        script.write_text(WRK_SCRIPT % (", ".join(lua(p) for p in paths), lua(request.method),
+                                        lua(request.body), headers))  # fmt: skip
         command = [
             "wrk", "-t", str(min(threads, connections)), "-c", str(connections),
             "-d", f"{seconds:.0f}s", "--timeout", f"{seconds + 60:.0f}s", "-s", str(script),
@@ -772,6 +834,10 @@ def drive(
     if len(paths) != 1:
         raise RuntimeError("hey sends one URL only; this scenario needs wrk")
     command = ["hey", "-z", f"{seconds:.0f}s", "-c", str(connections), "-o", "csv"]
+    command += ["-m", request.method] + [
+        f for k, v in request.headers.items() for f in ("-H", f"{k}: {v}")
+    ]
+    command += ["-d", request.body.decode()] if request.body else []
     command += ["-t", f"{seconds + 60:.0f}", f"http://127.0.0.1:{port}{paths[0]}"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 300)
     if done.returncode != 0:
@@ -816,7 +882,7 @@ def run_scenario(
         if scenario == "a2":
             load.check, load.check_seconds = check_districts(server, port, request.paths, expected)
         else:
-            status, body, took = get(port, request.paths[0])
+            status, body, took = get(port, request.paths[0], request=request)
             load.check_seconds = took
             if status != 200:
                 raise WrongAnswer(f"HTTP {status}: {body[:300]!r}")
@@ -841,10 +907,10 @@ def run_scenario(
     )
     try:
         if args.warmup > 0:
-            drive(tool, port, request.paths, args.warmup, args.connections, args.threads, work)
+            drive(tool, port, request, args.warmup, args.connections, args.threads, work)
             process.wait_idle()
         load.loadavg = round(os.getloadavg()[0], 2)
-        result = drive(tool, port, request.paths, seconds, args.connections, args.threads, work)
+        result = drive(tool, port, request, seconds, args.connections, args.threads, work)
     except (RuntimeError, subprocess.TimeoutExpired) as e:
         load.status, load.note = "failed", str(e)
         print(f"  {label}: FAILED - {load.note}", flush=True)
@@ -1008,6 +1074,20 @@ def ratios_of(loads: dict[Any, Load], exports: dict[str, Export]) -> list[dict[s
             value >= goal if goal else None,
             f"vs {SERVERS[theirs.server]}; p50 {ours.p50_ms:,.1f} ms vs {theirs.p50_ms:,.1f} ms",
         )
+    anonymous, keyed = loads.get(("e", "urbanlake")), loads.get(("e", "urbanlake-key"))
+    if ok(anonymous) and ok(keyed):
+        assert anonymous is not None and keyed is not None and anonymous.rps and keyed.rps
+        cost = 1 - keyed.rps / anonymous.rps
+        add("e: cost of a partner key (1 - key/anon req/s)", 100 * cost, "<= 10 %",
+            cost <= 0.10, f"{keyed.rps:,.1f} vs {anonymous.rps:,.1f} req/s; p50 "
+            f"{keyed.p50_ms:,.2f} ms vs {anonymous.p50_ms:,.2f} ms")  # fmt: skip
+    ours, theirs = loads.get(("f", "urbanlake")), faster(loads, "f")
+    if ok(ours) and ok(theirs):
+        assert ours is not None and theirs is not None and ours.rps and theirs.rps
+        add("f: urbanlake SQL/datasette SQL req/s", ours.rps / theirs.rps, None, None,
+            f"p50 {ours.p50_ms:,.1f} ms vs {theirs.p50_ms:,.1f} ms; first request "
+            f"{1000 * (ours.check_seconds or 0):,.1f} ms vs "
+            f"{1000 * (theirs.check_seconds or 0):,.1f} ms")  # fmt: skip
     # UrbanLake keeps each version's aggregates, so under load (c) measures that cache; the
     # scenario's first request, one on each side, is the uncached cost.
     ours, theirs = loads.get(("c", "urbanlake")), loads.get(("c", "datasette"))
@@ -1098,7 +1178,8 @@ def report(loads: dict[Any, Load], exports: dict[str, Export], ratios: list[dict
         value = (
             "-"
             if r["value"] is None
-            else f"{r['value']:,.2f}" + ("" if "MB/s" in r["name"] else "x")
+            else f"{r['value']:,.2f}"
+            + (" %" if "cost" in r["name"] else "" if "MB/s" in r["name"] else "x")
         )
         verdict = ""
         if r["goal"]:
@@ -1151,7 +1232,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--workers", type=int, default=1, help="urbanlake serve --workers")
     parser.add_argument("--deep-row", type=int, help="row the deep page starts at (default half)")
-    parser.add_argument("--scenarios", default="a,a2,b,c,d", help="comma-separated: a, a2, b, c, d")
+    parser.add_argument(
+        "--scenarios", default="a,a2,b,c,d,e,f", help="comma-separated: a, a2, b, c, d, e, f"
+    )
     parser.add_argument(
         "--servers", default="urbanlake,datasette", help="comma-separated: urbanlake, datasette"
     )
@@ -1161,7 +1244,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     chosen = {s.strip() for s in args.scenarios.split(",") if s.strip()}
     servers = {s.strip() for s in args.servers.split(",") if s.strip()}
-    if unknown := chosen - {"a", "a2", "b", "c", "d"}:
+    if unknown := chosen - {"a", "a2", "b", "c", "d", "e", "f"}:
         parser.error(f"unknown scenario(s) {', '.join(sorted(unknown))}")
     if unknown := servers - {"urbanlake", "datasette"}:
         parser.error(f"unknown server(s) {', '.join(sorted(unknown))}")
@@ -1222,7 +1305,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         load_scenarios = [
             s
-            for s in ("a", "a2", "b-first", "b-deep", "b-random", "c")
+            for s in ("a", "a2", "b-first", "b-deep", "b-random", "c", "e", "f")
             if s.split("-")[0] in chosen
         ]
         if load_scenarios:
@@ -1234,11 +1317,17 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"urbanlake cursors for the deep pages: {note}", flush=True)
                 if cursors is None:
                     notes.append(f"(b) deep page, urbanlake: {note}")
-            requests = scenario_requests(expected, cursors, deep_row)
+            key = None
+            if "urbanlake" in running and "e" in chosen:
+                key, note = partner_key(project)
+                print(f"urbanlake partner key for (e): {note}", flush=True)
+                if key is None:
+                    notes.append(f"(e) with a key: {note}")
+            requests = scenario_requests(expected, cursors, deep_row, key)
             for scenario in load_scenarios:
                 print(SCENARIOS[scenario], flush=True)
                 for server in SERVERS:
-                    process = server.removesuffix("-lean")
+                    process = PROCESS[server]
                     if process not in running or server not in requests[scenario]:
                         continue
                     loads[(scenario, server)] = run_scenario(
