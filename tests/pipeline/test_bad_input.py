@@ -3,6 +3,7 @@ format, among good files in one folder, read from disk (``file``) and over HTTP 
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -247,3 +248,26 @@ def test_the_since_cursor_never_passes_a_page_that_did_not_load(local_lake: Lake
         newest = max(r["ts"] for r in lake.query(f"SELECT ts FROM {config.table_name}").to_pylist())
         since = lake.read_state(config.table_name)["since"]
         assert datetime.fromisoformat(since.replace("Z", "+00:00")) == newest
+
+
+def test_latin1_files_load_with_their_encoding(local_lake: LakeTarget) -> None:
+    folder = local_lake.project / "in" / "latin"
+    folder.mkdir(parents=True)
+    rows = [{"id": 1, "ts": "2026-01-01T00:00:01Z", "sensor": "café"},
+            {"id": 2, "ts": "2026-01-01T00:00:02Z", "sensor": "Ærøskøbing"}]  # fmt: skip
+    header = "id,ts,sensor\n" + "".join(f"{r['id']},{r['ts']},{r['sensor']}\n" for r in rows)
+    (folder / "a.csv").write_bytes(header.encode("latin-1"))
+    (folder / "b.json").write_bytes(
+        json.dumps([{**r, "id": r["id"] + 10} for r in rows], ensure_ascii=False).encode("latin-1")
+    )
+    (folder / "c.jsonl").write_bytes(
+        "\n".join(json.dumps({**r, "id": r["id"] + 20}, ensure_ascii=False) for r in rows).encode(
+            "latin-1"
+        )
+    )
+    settings = local_lake.settings()
+    with Lake.open(settings) as lake:
+        summary = ingest(lake, file_config("latin", encoding="latin-1"), settings)
+        assert summary.status == "succeeded" and summary.rows_quarantined == 0, summary.error
+        sensors = lake.query("SELECT sensor FROM city.readings_latin ORDER BY id").column("sensor")
+        assert sensors.to_pylist() == ["café", "Ærøskøbing"] * 3
