@@ -18,6 +18,8 @@ from swagger_ui_bundle import swagger_ui_path
 from urbanlake import __version__
 from urbanlake.api.datasets import get_catalog, json_response, router
 from urbanlake.api.errors import install_error_handlers
+from urbanlake.api.metadata import root as metadata_root
+from urbanlake.api.metadata import router as metadata_router
 from urbanlake.api.models import Health
 from urbanlake.api.quota import QuotaMiddleware, Quotas
 from urbanlake.api.sql import router as sql_router
@@ -68,6 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     # Inside the measuring middleware below, so that /metrics counts the 429s too.
     app.add_middleware(QuotaMiddleware, quotas=Quotas(settings), usage=usage, openapi=app.openapi)
+    app.include_router(metadata_router)  # first: /datasets/{name}.jsonld before /datasets/{name}
+    app.include_router(metadata_root)
     app.include_router(router)
     app.include_router(sql_router)
     document_errors(app)
