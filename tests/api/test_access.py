@@ -88,6 +88,16 @@ SURFACES = [
     Surface("version file range", "GET", "/api/v1/datasets/{name}/versions/{version}/data.parquet"),
     Surface("changes", "GET", "/api/v1/datasets/{name}/changes", {"from": "{version}", "to": "{version}"}),
     Surface("quality", "GET", "/api/v1/datasets/{name}/quality"),
+    Surface("sql", "POST", "/api/v1/sql", json={"sql": 'SELECT count(*) FROM "{name}"'}, hidden=400),
+    Surface("sql csv", "POST", "/api/v1/sql", {"format": "csv"}, json={"sql": 'SELECT * FROM "{name}"'},
+            hidden=400),
+    Surface("sql through a CTE", "POST", "/api/v1/sql", hidden=400,
+            json={"sql": 'WITH t AS (SELECT * FROM "{name}") SELECT count(*) FROM t'}),
+    Surface("sql in a subquery", "POST", "/api/v1/sql", hidden=400,
+            json={"sql": 'SELECT (SELECT count(*) FROM "{name}") AS n'}),
+    Surface("DCAT-AP JSON-LD", "GET", "/api/v1/datasets/{name}.jsonld"),
+    Surface("DCAT-AP Turtle", "GET", "/api/v1/datasets/{name}.ttl"),
+    Surface("schema.org", "GET", "/api/v1/datasets/{name}/schema.org.jsonld"),
 ]  # fmt: skip
 
 # Surfaces that list datasets: a caller finds every dataset they may see, and no trace of others.
@@ -98,6 +108,10 @@ LISTINGS = [
             {"keyword": "partner-only-keyword", "limit": "1000"}),
     Surface("search by publisher facet", "GET", "/api/v1/datasets",
             {"publisher": "Staff Desk", "limit": "1000"}),
+    Surface("DCAT-AP catalog JSON-LD", "GET", "/api/v1/catalog.jsonld"),
+    Surface("DCAT-AP catalog Turtle", "GET", "/api/v1/catalog.ttl"),
+    Surface("DCAT-AP catalog", "GET", "/api/v1/catalog"),
+    Surface("data.json", "GET", "/data.json"),
 ]  # fmt: skip
 
 
@@ -366,3 +380,13 @@ def test_the_public_reads_a_delayed_dataset_an_hour_late(tiered: Tiered) -> None
     # Quality as known an hour ago: the demo's checks ran minutes ago, so none yet for the public.
     assert get("/quality").json()["summary"]["checked"] is False
     assert get("/quality", headers=partner).json()["summary"]["checked"] is True
+    # SQL and the open metadata read the same versions.
+    sql = {"sql": f'SELECT count(*) AS n FROM "{DELAYED}"'}
+    public_sql = httpx.post(f"{tiered.server.api}/sql", json=sql, timeout=120).json()
+    partner_sql = httpx.post(f"{tiered.server.api}/sql", json=sql, headers=partner, timeout=120)
+    assert public_sql["datasets"] == {DELAYED: oldest}
+    assert partner_sql.json()["datasets"] == {DELAYED: newest}
+    public_dcat = get(".jsonld").text
+    assert f"/versions/{oldest}/data.parquet" in public_dcat
+    assert f"/versions/{newest}/data.parquet" not in public_dcat
+    assert f"/versions/{newest}/data.parquet" in get(".jsonld", headers=partner).text
