@@ -18,6 +18,7 @@ from urbanlake.core.spec import ConnectorConfig
 from urbanlake.lakehouse.connection import open_connection
 from urbanlake.lakehouse.raw import RawStore
 from urbanlake.lakehouse.reader import LakeReader
+from urbanlake.lakehouse.sql_sandbox import SqlSandbox
 from urbanlake.quality.suite import suite_for
 
 VERSIONS_TTL = 1.0  # seconds a list of published versions is reused before it is read again
@@ -103,9 +104,22 @@ class Catalog:
         self.answers = LruCache(settings.api.cache_values)
         self._versions: tuple[float, dict[str, list[dict[str, Any]]]] | None = None
         self._versions_lock = threading.Lock()
+        self._sandbox: SqlSandbox | None = None
+        self._sandbox_lock = threading.Lock()
 
     def close(self) -> None:
+        with self._sandbox_lock:
+            if self._sandbox is not None:
+                self._sandbox.close()
+                self._sandbox = None
         self.connection.close()
+
+    def sql_sandbox(self) -> SqlSandbox:
+        """The worker's connection for public SQL, opened on first use, closed with the catalog."""
+        with self._sandbox_lock:
+            if self._sandbox is None:
+                self._sandbox = SqlSandbox.open(self.settings, self.settings.sql.memory_limit)
+            return self._sandbox
 
     def reader(self) -> LakeReader:
         """A reader on its own cursor: one per request, safe beside the others."""

@@ -22,8 +22,6 @@ import csv
 import io
 import logging
 import re
-import threading
-import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +38,7 @@ from urbanlake.core.errors import BadQuery, NotFound
 from urbanlake.core.secrets import mask
 from urbanlake.lakehouse.connection import LAKE
 from urbanlake.lakehouse.records import TableRef
-from urbanlake.lakehouse.sql_sandbox import QueryFailed, QueryInterrupted, SqlSandbox
+from urbanlake.lakehouse.sql_sandbox import QueryFailed, QueryInterrupted
 
 DIALECT = "duckdb"
 # sqlglot warns on its logger for every statement it keeps as a bare command (CALL, LOAD…):
@@ -381,20 +379,6 @@ def plan(catalog: Catalog, caller: Caller, sql: str) -> tuple[str, dict[str, int
 
 # -- running ---------------------------------------------------------------------------------------
 
-_sandboxes: weakref.WeakKeyDictionary[Catalog, SqlSandbox] = weakref.WeakKeyDictionary()
-_sandboxes_lock = threading.Lock()
-
-
-def sandbox_for(catalog: Catalog) -> SqlSandbox:
-    """The API worker's SQL sandbox, opened on first use and closed with its catalog."""
-    with _sandboxes_lock:
-        sandbox = _sandboxes.get(catalog)
-        if sandbox is None:
-            sandbox = SqlSandbox.open(catalog.settings, catalog.settings.sql.memory_limit)
-            _sandboxes[catalog] = sandbox
-            weakref.finalize(catalog, sandbox.close)
-        return sandbox
-
 
 def sql_query(catalog: Catalog, caller: Caller, sql: str, fmt: str = "json") -> SqlAnswer:
     """Run one read-only query over the datasets the caller may see, within the caller's tier's
@@ -406,7 +390,7 @@ def sql_query(catalog: Catalog, caller: Caller, sql: str, fmt: str = "json") -> 
         raise BadQuery(f"unknown format '{fmt}'; valid: {', '.join(FORMATS)}", "format")
     tier = settings.tier(caller.tier)
     statement, versions = plan(catalog, caller, sql)
-    sandbox = sandbox_for(catalog)
+    sandbox = catalog.sql_sandbox()
     try:
         answer = sandbox.run(statement, tier.row_cap, tier.timeout)
     except QueryInterrupted:
