@@ -430,7 +430,7 @@ def test_a_record_with_a_bad_value_is_quarantined(
         ]
 
 
-def test_a_broken_feed_fails_the_run_and_is_kept(
+def test_a_broken_feed_is_set_aside_and_the_others_load(
     local_lake: LakeTarget, server: GbfsServer
 ) -> None:
     settings = local_lake.settings(http=FAST_HTTP)
@@ -441,9 +441,12 @@ def test_a_broken_feed_fails_the_run_and_is_kept(
 
         assert summary.status == "failed"
         assert "not valid JSON" in (summary.error or "")
-        assert summary.payloads == 4  # the feeds before it are committed
-        kept = lake.query("SELECT uri FROM platform.payloads WHERE origin LIKE '%station_status%'")
-        assert kept.num_rows == 1
+        # The feeds before and after it are committed; it is set aside, its bytes kept.
+        assert summary.payloads == 5 and summary.payloads_failed == 1
+        kept = lake.query(
+            "SELECT uri, status FROM platform.payloads WHERE origin LIKE '%station_status%'"
+        )
+        assert kept.to_pylist()[0]["status"] == "failed" and kept.num_rows == 1
 
 
 def test_credentials_come_from_the_environment(

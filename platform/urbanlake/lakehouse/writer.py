@@ -252,9 +252,10 @@ class LakeWriter:
         when: datetime,
     ) -> tuple[int, int, int, int]:
         table = request.table
-        if request.rows.num_columns <= 1 or not request.rows.num_rows:
+        if request.rows.num_columns <= 1 or (not request.rows.num_rows and not request.replace):
             # Nothing but row positions (a batch refused as a whole), or no rows at all (a header-only
             # file): no table is made from it, so its columns' types come from real values later.
+            # A replacing part (a feed version's file) still makes or empties its table.
             return self._finish(request, when, 0, 0, issues_view, issues)
         created = self._ensure_table(table, view)
         condition = (
