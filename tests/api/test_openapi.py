@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
+
 from tests.api.conftest import ApiServer
 
 CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformance,status_code_conformance"
@@ -26,3 +28,13 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     tail = result.stdout[-6000:]
     assert result.returncode == 0, tail
     assert "passed" in tail and "failures" not in tail.split("SUMMARY")[-1].lower(), tail
+
+
+def test_keys_and_quota_answers_are_documented(demo_api: ApiServer) -> None:
+    schema = httpx.get(f"{demo_api.api}/openapi.json").json()
+    assert set(schema["components"]["securitySchemes"]) == {"ApiKey", "Bearer"}
+    records = schema["paths"]["/api/v1/datasets/{name}/records"]["get"]
+    assert {} in records["security"]  # anonymous callers are welcome
+    assert {"401", "429", "400", "404"} <= set(records["responses"])
+    assert "security" not in schema["paths"]["/healthz"]["get"]
+    assert "429" in schema["paths"]["/api/v1/sql"]["post"]["responses"]

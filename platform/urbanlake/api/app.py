@@ -118,18 +118,39 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
+UNLIMITED = ("/healthz", "/metrics")  # no key is read, no quota counted (api/quota.py)
+ERROR_BODY = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+ACCESS_ERRORS = {
+    "401": {"description": "the API key is not valid (unknown, expired or revoked)",
+            "content": ERROR_BODY},
+    "429": {"description": "the caller's quota is spent; Retry-After says for how long",
+            "content": ERROR_BODY},
+}  # fmt: skip
+
+
 def document_errors(app: FastAPI) -> None:
-    """Invalid parameters answer 400 in the one error shape, not FastAPI's 422: say so in OpenAPI."""
+    """Invalid parameters answer 400 in the one error shape, not FastAPI's 422; keys are optional
+    (anonymous callers see public datasets) and every quota-counted route may answer 401 or 429:
+    say so in OpenAPI."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = build()
-            for path in schema.get("paths", {}).values():
+            components = schema.setdefault("components", {})
+            schemes = components.setdefault("securitySchemes", {})
+            schemes["ApiKey"] = {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+            schemes["Bearer"] = {"type": "http", "scheme": "bearer"}
+            for route, path in schema.get("paths", {}).items():
                 for operation in path.values():
-                    operation.get("responses", {}).pop("422", None)
+                    responses = operation.setdefault("responses", {})
+                    responses.pop("422", None)
+                    if route not in UNLIMITED:
+                        operation["security"] = [{}, {"ApiKey": []}, {"Bearer": []}]
+                        for status, answer in ACCESS_ERRORS.items():
+                            responses.setdefault(status, answer)
             for name in ("HTTPValidationError", "ValidationError"):
-                schema.get("components", {}).get("schemas", {}).pop(name, None)
+                components.get("schemas", {}).pop(name, None)
             app.openapi_schema = schema
         return app.openapi_schema
 
