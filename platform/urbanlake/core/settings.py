@@ -96,6 +96,25 @@ class ApiSettings(BaseModel):
     )
 
 
+class AccessSettings(BaseModel):
+    """API keys: where their hashes are kept and how long a checked key is trusted."""
+
+    model_config = ConfigDict(extra="forbid")
+    keys_store: str | None = Field(
+        None,
+        description="where API keys (salted hashes only) are kept: a SQLite file path or "
+        "postgresql://…; default .urbanlake/access.sqlite, outside anything the SQL endpoint reads",
+    )
+    key_cache_seconds: float = Field(
+        30.0,
+        description="seconds an API worker trusts a key it has checked; a revoked key stops "
+        "working within this time; 0: check every request",
+    )
+    usage_flush_seconds: float = Field(
+        5.0, description="seconds between writes of each key's request count and last use"
+    )
+
+
 class QuotaSettings(BaseModel):
     """Requests allowed per caller and tier, counted where every API worker sees the count, and
     the API's usage kept as lake data (``platform.api_usage``)."""
@@ -140,25 +159,6 @@ class QuotaSettings(BaseModel):
                     f"{value!r} is not a limit such as 60/minute, 1000/hour or 10/second; 500/hour"
                 ) from None
         return value.strip()
-
-
-class AccessSettings(BaseModel):
-    """API keys: where their hashes are kept and how long a checked key is trusted."""
-
-    model_config = ConfigDict(extra="forbid")
-    keys_store: str | None = Field(
-        None,
-        description="where API keys (salted hashes only) are kept: a SQLite file path or "
-        "postgresql://…; default .urbanlake/access.sqlite, outside anything the SQL endpoint reads",
-    )
-    key_cache_seconds: float = Field(
-        30.0,
-        description="seconds an API worker trusts a key it has checked; a revoked key stops "
-        "working within this time; 0: check every request",
-    )
-    usage_flush_seconds: float = Field(
-        5.0, description="seconds between writes of each key's request count and last use"
-    )
 
 
 SQL_TIERS: dict[str, dict[str, Any]] = {
@@ -237,8 +237,8 @@ class Settings(BaseModel):
     defaults: Defaults = Field(default_factory=Defaults)
     api: ApiSettings = Field(default_factory=ApiSettings)
     sql: SqlSettings = Field(default_factory=SqlSettings)
-    access: AccessSettings = Field(default_factory=AccessSettings)
     quota: QuotaSettings = Field(default_factory=QuotaSettings)
+    access: AccessSettings = Field(default_factory=AccessSettings)
 
     @property
     def is_remote(self) -> bool:
