@@ -17,27 +17,16 @@ import httpx
 
 from urbanlake import __version__
 from urbanlake.core.errors import FatalSourceError, RetriableSourceError
-from urbanlake.core.secrets import mask
+from urbanlake.core.secrets import MaskingFilter, mask
 from urbanlake.core.settings import HttpSettings
 
 log = logging.getLogger(__name__)
 
 
-class _MaskSecrets(logging.Filter):
-    """Masks resolved secrets in log records: httpx logs every request's full URL, query included."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        masked = mask(message)
-        if masked != message:
-            record.msg, record.args = masked, None
-        return True
-
-
 # httpx logs every request's URL: an ``api_key`` query parameter must never reach a log in clear.
 _HTTPX_LOG = logging.getLogger("httpx")
-if not any(isinstance(f, _MaskSecrets) for f in _HTTPX_LOG.filters):
-    _HTTPX_LOG.addFilter(_MaskSecrets())
+if not any(isinstance(f, MaskingFilter) for f in _HTTPX_LOG.filters):
+    _HTTPX_LOG.addFilter(MaskingFilter())
 
 
 def retry_after_seconds(value: str | None) -> float | None:
