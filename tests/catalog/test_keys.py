@@ -207,3 +207,15 @@ def test_the_keys_commands(settings: Settings) -> None:
             store.check(key)
     finally:
         store.close()
+
+
+def test_is_cached_tells_whether_a_check_would_cost_a_lookup_and_a_hash(settings: Settings) -> None:
+    store = KeyStore(settings)
+    try:
+        key = store.create("transit-vendor", "partner")
+        assert not store.is_cached(key)  # the API checks it in a worker thread
+        store.check(key)
+        assert store.is_cached(key)  # now a dictionary look-up, fine on the event loop
+        assert not store.is_cached(key + "x")
+    finally:
+        store.close()

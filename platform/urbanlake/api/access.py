@@ -9,6 +9,7 @@ anonymous public. A key that is not valid is a 401 ``invalid_key`` (``InvalidKey
 from __future__ import annotations
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from urbanlake.catalog.keys import INVALID, KeyStore
 from urbanlake.catalog.service import Caller
@@ -23,6 +24,17 @@ def presented_key(request: Request) -> str | None:
     if header and bearer and header != bearer:
         raise InvalidKey("two different API keys were sent (X-API-Key and Authorization)")
     return header or bearer
+
+
+async def resolve_caller(request: Request) -> Caller:
+    """``caller_for`` from an event loop: a key this worker has not checked lately costs a lookup
+    and a deliberately slow hash, so that check runs in a worker thread, never on the loop."""
+    if getattr(request.state, "caller", None) is None:
+        key = presented_key(request)
+        keys: KeyStore | None = getattr(request.app.state, "keys", None)
+        if key is not None and keys is not None and not keys.is_cached(key):
+            return await run_in_threadpool(caller_for, request)
+    return caller_for(request)
 
 
 def caller_for(request: Request) -> Caller:

@@ -28,7 +28,7 @@ from prometheus_client import Counter
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from urbanlake.api.access import caller_for
+from urbanlake.api.access import resolve_caller
 from urbanlake.api.errors import error_response
 from urbanlake.catalog.service import Caller
 from urbanlake.catalog.usage import ApiUsage
@@ -269,7 +269,7 @@ class QuotaMiddleware:
         request = Request(scope)
         refused: UrbanLakeError | None = None
         try:
-            caller = caller_for(request)
+            caller = await resolve_caller(request)
         except UrbanLakeError as exc:
             # A key that is not valid: the attempt counts against its address's public quota,
             # so guessing keys is as limited as anything else an anonymous caller does.

@@ -253,6 +253,14 @@ class KeyStore:
 
     # -- the API's side ------------------------------------------------------------------------
 
+    def is_cached(self, key: str) -> bool:
+        """Whether ``check(key)`` would answer from memory (no lookup, no hash): a caller on an
+        event loop checks a key that is not cached in a worker thread instead."""
+        digest = hashlib.sha256(key.encode()).digest()
+        with self._checked_lock:
+            cached = self._checked.get(digest)
+        return cached is not None and cached[0] > time.monotonic()
+
     def check(self, key: str) -> KeyInfo:
         """The valid key's record; ``InvalidKey`` for anything else, with one message whatever
         was wrong. Answers (either way) are trusted for ``key_cache_seconds``."""
