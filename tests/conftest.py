@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from urbanlake.core.secrets import SECRETS
 from urbanlake.core.settings import Settings, load_settings
 
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, os.environ.get("URBANLAKE_TEST_PGUSER", "postgres")
@@ -25,6 +26,13 @@ def port_open(host: str, port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((host, port)) == 0
+
+
+@pytest.fixture(autouse=True)
+def _each_test_registers_its_own_secrets() -> None:
+    """Secrets are remembered per process: without this, a value one test resolved (a loopback
+    server's URL given as ${ENV}) would mask another test's server that reuses its port."""
+    SECRETS.clear()
 
 
 # Loopback S3 credentials: any value works with the test server; these are long enough that

@@ -94,6 +94,14 @@ def assert_outcome(lake: Lake, summary: RunSummary, table: str, cases: list[Case
     assert datetime(2026, 1, 1, 0, 0, 8, tzinfo=UTC) in moments
 
 
+def assert_replayed(lake: Lake, table: str, cases: list[Case]) -> None:
+    """After the fix and a replay: what became readable is loaded, the rest still set aside."""
+    loaded = {r["sensor"] for r in lake.query(f"SELECT sensor FROM {table}").to_pylist()}
+    assert {s for c in cases for s in c.after_fix} <= loaded
+    still = {Path(r["origin"]).stem for r in lake.payload_records(table, status="failed")}
+    assert still == {c.name for c in cases if c.set_aside and not c.after_fix}
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_the_corpus_in_one_folder(local_lake: LakeTarget, fmt: str) -> None:
     cases = write_corpus(local_lake.project / "in" / fmt, fmt, start=1000)
@@ -116,14 +124,7 @@ def test_the_corpus_in_one_folder(local_lake: LakeTarget, fmt: str) -> None:
         assert replayed.payloads_failed == len([c for c in cases if c.set_aside]) - len(
             became_readable
         )
-        loaded = {
-            r["sensor"] for r in lake.query(f"SELECT sensor FROM {fixed.table_name}").to_pylist()
-        }
-        assert {s for c in became_readable for s in c.after_fix} <= loaded
-        still = {
-            Path(r["origin"]).stem for r in lake.payload_records(fixed.table_name, status="failed")
-        }
-        assert still == {c.name for c in cases if c.set_aside and not c.after_fix}
+        assert_replayed(lake, fixed.table_name, cases)
         if became_readable:
             assert "level_2" in lake.query(f"SELECT * FROM {fixed.table_name} LIMIT 0").column_names
 
@@ -219,14 +220,7 @@ def test_the_corpus_over_http(local_lake: LakeTarget, fmt: str) -> None:
         fixed = http_config(fmt, server.url, duplicate_columns="rename")
         records = lake.payload_records(fixed.table_name, status="failed")
         Ingestion(lake, fixed, settings).replay(records)
-        loaded = {
-            r["sensor"] for r in lake.query(f"SELECT sensor FROM {fixed.table_name}").to_pylist()
-        }
-        assert {s for c in cases for s in c.after_fix} <= loaded
-        still = {
-            Path(r["origin"]).stem for r in lake.payload_records(fixed.table_name, status="failed")
-        }
-        assert still == {c.name for c in cases if c.set_aside and not c.after_fix}
+        assert_replayed(lake, fixed.table_name, cases)
 
 
 def test_the_since_cursor_never_passes_a_page_that_did_not_load(local_lake: LakeTarget) -> None:
