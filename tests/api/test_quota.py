@@ -18,6 +18,7 @@ import redis
 
 from tests.api.conftest import ApiServer, new_project, sql, start_server
 from urbanlake.api.quota import SqliteStorage
+from urbanlake.catalog.keys import KeyStore
 from urbanlake.core.settings import load_settings
 
 REDIS = "redis://127.0.0.1:6379/0"
@@ -252,10 +253,8 @@ def test_quota_settings_are_checked(tmp_path: Path) -> None:
 
 
 def test_each_key_has_its_own_count(serve: Callable[..., ApiServer]) -> None:
-    # Per-key quotas need API keys (issue 8, point 1): this test runs once catalog.keys exists.
-    keys = pytest.importorskip("urbanlake.catalog.keys", reason="API keys have not landed yet")
     server = serve(URBANLAKE_QUOTA_PUBLIC="4/minute", URBANLAKE_QUOTA_PARTNER="3/minute")
-    store = keys.KeyStore(load_settings(server.project, env={}))
+    store = KeyStore(load_settings(server.project, env={}))
     try:
         suffix = str(time.time_ns())
         first = store.create(f"vendor-{suffix}", "partner")
