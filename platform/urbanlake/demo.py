@@ -154,7 +154,7 @@ def run_demo(settings: Settings, console: Console, serve: bool = False) -> int:
     example query; with ``serve``, then serve the catalog API until Ctrl-C."""
     from urbanlake.catalog.checks import catalog_entries
     from urbanlake.catalog.publish import publish
-    from urbanlake.cli import publish_table, summary_table
+    from urbanlake.cli.ingest import publish_table, summary_table
     from urbanlake.connectors.registry import load_configs
     from urbanlake.lakehouse.lake import Lake
     from urbanlake.pipeline.run import ingest
