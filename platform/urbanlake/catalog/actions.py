@@ -392,14 +392,20 @@ def records_aggregate(
     return {"rows": rows, "version": pinned.number}
 
 
-def records_stream(
-    catalog: Catalog, caller: Caller, name: str, params: RecordParams, expression: str | None = None
-) -> tuple[Pinned, Iterator[Any]]:
-    """Every filtered row of a pinned version as Arrow record batches, in constant memory."""
-    pinned = pin(catalog, caller, name, params)
+def stream_query(pinned: Pinned, params: RecordParams) -> RecordQuery:
+    """The query an export of a pinned version runs: every column, filter and order named is
+    checked here, before anything streams."""
     query = pinned.query(params)
     if not params.order_by:
         query.order_by = []  # an export in storage order streams without a sort
+    return query
+
+
+def stream_records(
+    catalog: Catalog, query: RecordQuery, expression: str | None = None
+) -> Iterator[Any]:
+    """Every row of a query over a pinned version as Arrow record batches, in constant memory
+    (``stream_query`` makes the query; ``pin`` has checked the caller may read the version)."""
     reader = catalog.reader()
     try:
         batches = RecordReader(reader).stream(query, expression)
@@ -413,7 +419,7 @@ def records_stream(
         finally:
             reader.close()
 
-    return pinned, run()
+    return run()
 
 
 # -- versions, changes, quality --------------------------------------------------------------------

@@ -14,7 +14,7 @@ import pyarrow.csv as pacsv
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from urbanlake.catalog.actions import Pinned, pin, records_stream
+from urbanlake.catalog.actions import Pinned, pin, stream_query, stream_records
 from urbanlake.catalog.params import RecordParams
 from urbanlake.catalog.service import Caller, Catalog
 from urbanlake.core.errors import BadQuery
@@ -86,25 +86,20 @@ def export(
         )
     media = FORMATS[fmt][0]
     pinned = pin(catalog, caller, name, params)
-    pinned.query(params)  # every column, filter and order named is checked before streaming
+    query = stream_query(pinned, params)  # checked once, before streaming, then run as is
     columns = params.select or list(pinned.types)
     if fmt == "jsonl":
-        _, batches = records_stream(
-            catalog, caller, name, params, f"{_json_object(columns, pinned.types)}::VARCHAR"
-        )
-        return pinned, media, _jsonl(batches)
+        expression = f"{_json_object(columns, pinned.types)}::VARCHAR"
+        return pinned, media, _jsonl(stream_records(catalog, query, expression))
     if fmt == "geojson":
         geometry = _geometry_json(pinned)
         feature = (f"json_object('type', 'Feature', 'geometry', {geometry}, "
                    f"'properties', {_json_object(columns, pinned.types)})::VARCHAR")  # fmt: skip
-        _, batches = records_stream(catalog, caller, name, params, feature)
-        return pinned, media, _geojson(batches)
+        return pinned, media, _geojson(stream_records(catalog, query, feature))
     if fmt == "csv":
         text = _text_columns(columns, pinned.types)
-        _, batches = records_stream(catalog, caller, name, params, text)
-        return pinned, media, _csv(batches)
-    _, batches = records_stream(catalog, caller, name, params)
-    return pinned, media, _parquet(batches)
+        return pinned, media, _csv(stream_records(catalog, query, text))
+    return pinned, media, _parquet(stream_records(catalog, query))
 
 
 def _jsonl(batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
