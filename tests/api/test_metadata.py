@@ -16,7 +16,7 @@ from rdflib.compare import isomorphic
 
 from tests.api.conftest import ApiServer
 from tests.conftest import SHARED
-from urbanlake.catalog import metadata
+from urbanlake.catalog import data_json, dcat, schema_org
 from urbanlake.catalog.service import ANONYMOUS, Caller, Catalog
 from urbanlake.core.settings import load_settings
 
@@ -257,19 +257,19 @@ def test_partner_caller_sees_the_partner_dataset_as_restricted(
     catalog, base = demo_catalog, "https://data.sample-city.example"
     partner = Caller(tier="partner", key="test-partner")
     [name, *_] = [n for n in hidden if catalog.entries[n].access == "partner"]
-    body = metadata.data_json(catalog, partner, base)
+    body = data_json.data_json(catalog, partner, base)
     [shown] = [d for d in body["dataset"] if d["identifier"].endswith(f"/{name}")]
     assert shown["accessLevel"] == "restricted public" and shown["rights"]
-    assert f"/{name}" not in json.dumps(metadata.data_json(catalog, ANONYMOUS, base))
-    graph = metadata.dataset_graph(catalog, partner, name, base)
+    assert f"/{name}" not in json.dumps(data_json.data_json(catalog, ANONYMOUS, base))
+    graph = dcat.dataset_graph(catalog, partner, name, base)
     node = URIRef(f"{base}/api/v1/datasets/{name}")
     assert graph.value(node, DCTERMS.accessRights) == URIRef(
         "http://publications.europa.eu/resource/authority/access-right/RESTRICTED"
     )
-    assert metadata.schema_org(catalog, partner, name, base)["conditionsOfAccess"]
+    assert schema_org.schema_org(catalog, partner, name, base)["conditionsOfAccess"]
     if DCAT_AP.is_dir():
         assert_conforms(graph, f"{name} for a partner")
-        assert_conforms(metadata.catalog_graph(catalog, partner, base), "partner catalog")
+        assert_conforms(dcat.catalog_graph(catalog, partner, base), "partner catalog")
     if DATA_JSON.is_dir():
         assert_valid_data_json(body)
 

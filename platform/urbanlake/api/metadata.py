@@ -13,7 +13,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from urbanlake.api.datasets import ERRORS, CallerDep, CatalogDep, Name, base_url, json_response
-from urbanlake.catalog import metadata
+from urbanlake.catalog import data_json as pod
+from urbanlake.catalog import dcat, schema_org
 
 JSONLD = "application/ld+json"
 TURTLE = "text/turtle; charset=utf-8"
@@ -40,24 +41,24 @@ def _wants_turtle(request: Request) -> bool:
 @router.get("/catalog", summary="The catalog as DCAT-AP 3 (JSON-LD, or Turtle by Accept)",
             response_class=Response, responses=_content(JSONLD, "text/turtle"))  # fmt: skip
 def catalog_document(request: Request, catalog: CatalogDep, caller: CallerDep) -> Response:
-    graph = metadata.catalog_graph(catalog, caller, base_url(request, catalog))
+    graph = dcat.catalog_graph(catalog, caller, base_url(request, catalog))
     if _wants_turtle(request):
-        return _rdf(metadata.as_turtle(graph), TURTLE)
-    return _rdf(metadata.as_jsonld(graph), JSONLD)
+        return _rdf(dcat.as_turtle(graph), TURTLE)
+    return _rdf(dcat.as_jsonld(graph), JSONLD)
 
 
 @router.get("/catalog.jsonld", summary="The catalog as DCAT-AP 3 JSON-LD",
             response_class=Response, responses=_content(JSONLD))  # fmt: skip
 def catalog_jsonld(request: Request, catalog: CatalogDep, caller: CallerDep) -> Response:
-    graph = metadata.catalog_graph(catalog, caller, base_url(request, catalog))
-    return _rdf(metadata.as_jsonld(graph), JSONLD)
+    graph = dcat.catalog_graph(catalog, caller, base_url(request, catalog))
+    return _rdf(dcat.as_jsonld(graph), JSONLD)
 
 
 @router.get("/catalog.ttl", summary="The catalog as DCAT-AP 3 Turtle",
             response_class=Response, responses=_content("text/turtle"))  # fmt: skip
 def catalog_turtle(request: Request, catalog: CatalogDep, caller: CallerDep) -> Response:
-    graph = metadata.catalog_graph(catalog, caller, base_url(request, catalog))
-    return _rdf(metadata.as_turtle(graph), TURTLE)
+    graph = dcat.catalog_graph(catalog, caller, base_url(request, catalog))
+    return _rdf(dcat.as_turtle(graph), TURTLE)
 
 
 @router.get("/datasets/{name}.jsonld", summary="A dataset as DCAT-AP 3 JSON-LD, with DQV quality",
@@ -65,8 +66,8 @@ def catalog_turtle(request: Request, catalog: CatalogDep, caller: CallerDep) -> 
 def dataset_jsonld(
     request: Request, name: Name, catalog: CatalogDep, caller: CallerDep
 ) -> Response:
-    graph = metadata.dataset_graph(catalog, caller, name, base_url(request, catalog))
-    return _rdf(metadata.as_jsonld(graph), JSONLD)
+    graph = dcat.dataset_graph(catalog, caller, name, base_url(request, catalog))
+    return _rdf(dcat.as_jsonld(graph), JSONLD)
 
 
 @router.get("/datasets/{name}.ttl", summary="A dataset as DCAT-AP 3 Turtle, with DQV quality",
@@ -74,8 +75,8 @@ def dataset_jsonld(
 def dataset_turtle(
     request: Request, name: Name, catalog: CatalogDep, caller: CallerDep
 ) -> Response:
-    graph = metadata.dataset_graph(catalog, caller, name, base_url(request, catalog))
-    return _rdf(metadata.as_turtle(graph), TURTLE)
+    graph = dcat.dataset_graph(catalog, caller, name, base_url(request, catalog))
+    return _rdf(dcat.as_turtle(graph), TURTLE)
 
 
 @router.get("/datasets/{name}/schema.org.jsonld", summary="A dataset as schema.org JSON-LD",
@@ -83,7 +84,7 @@ def dataset_turtle(
 def dataset_schema_org(
     request: Request, name: Name, catalog: CatalogDep, caller: CallerDep
 ) -> Response:
-    body = metadata.schema_org(catalog, caller, name, base_url(request, catalog))
+    body = schema_org.schema_org(catalog, caller, name, base_url(request, catalog))
     response = json_response(body, headers=VARY)
     response.headers["content-type"] = JSONLD
     return response
@@ -92,6 +93,4 @@ def dataset_schema_org(
 @root.get("/data.json", summary="The catalog as data.json (DCAT-US, Project Open Data v1.1)",
           response_class=Response, responses=_content("application/json"))  # fmt: skip
 def data_json(request: Request, catalog: CatalogDep, caller: CallerDep) -> Response:
-    return json_response(
-        metadata.data_json(catalog, caller, base_url(request, catalog)), headers=VARY
-    )
+    return json_response(pod.data_json(catalog, caller, base_url(request, catalog)), headers=VARY)

@@ -1,50 +1,26 @@
-"""Open metadata: the catalog described in the vocabularies portals and search engines read.
-
-- DCAT-AP 3 (an RDF graph, served as JSON-LD and Turtle) for the whole catalog and for each
-  dataset: every export format and every recent published version a ``dcat:Distribution`` with
-  its stable URL, media type and (for a version's Parquet file, once written) its byte size; each
-  expectation's latest result a W3C DQV ``dqv:QualityMeasurement``.
-- ``data.json`` (DCAT-US, Project Open Data v1.1) for US-style harvesters.
-- schema.org ``Dataset`` JSON-LD for search engines (Google Dataset Search).
+"""What the open-metadata documents say of the catalog and its datasets, read once per document:
+each visible dataset's facts (versions the caller may read, their Parquet files' sizes, quality),
+and the controlled vocabularies' terms we use, spelt out with their labels so that nothing is
+fetched from the network. The documents are built from these facts by ``catalog.dcat`` (DCAT-AP 3
+with W3C DQV quality), ``catalog.data_json`` (DCAT-US / Project Open Data v1.1) and
+``catalog.schema_org`` (schema.org ``Dataset`` for search engines).
 
 Every builder starts from what the caller may see (``catalog.visible`` / ``catalog.entry``), so a
-hidden dataset is absent from catalog-level documents and answers exactly like a missing one.
-Nothing here is fetched from the network: the controlled vocabularies' terms we use are spelt out
-below with their labels.
-"""
+hidden dataset is absent from catalog-level documents and answers exactly like a missing one."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 import pyarrow.fs as pafs
-from rdflib import BNode, Graph, Literal, Namespace, URIRef
-from rdflib.namespace import DCAT, DCTERMS, FOAF, PROV, RDF, RDFS, SKOS, XSD
 
 from urbanlake.catalog import actions
 from urbanlake.catalog.entry import DatasetEntry
 from urbanlake.catalog.service import Caller, Catalog
 from urbanlake.core.storage import filesystem_for
-
-DCATAP = Namespace("http://data.europa.eu/r5r/")
-DQV = Namespace("http://www.w3.org/ns/dqv#")
-VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
-LOCN = Namespace("http://www.w3.org/ns/locn#")
-GSP = Namespace("http://www.opengis.net/ont/geosparql#")
-EU = "http://publications.europa.eu/resource/authority/"
-IANA = "https://www.iana.org/assignments/media-types/"
-DCAT_VERSION = URIRef(f"{DCAT}version")  # DCAT 3; rdflib's DCAT namespace is DCAT 2
-
-# The prefixes the JSON-LD and Turtle documents are written with (no remote context is needed).
-PREFIXES = {
-    "dcat": str(DCAT), "dct": str(DCTERMS), "dcatap": str(DCATAP), "foaf": str(FOAF),
-    "vcard": str(VCARD), "dqv": str(DQV), "prov": str(PROV), "skos": str(SKOS), "rdfs": str(RDFS),
-    "xsd": str(XSD), "locn": str(LOCN), "gsp": str(GSP),
-}  # fmt: skip
 
 VERSIONS_DESCRIBED = 20  # newest versions per dataset given as distributions; all are in /versions
 
@@ -153,18 +129,18 @@ class DatasetFacts:
 
     @property
     def modified(self) -> datetime | None:
-        return _moment(self.versions[0]["made_at"]) if self.versions else None
+        return moment_of(self.versions[0]["made_at"]) if self.versions else None
 
     @property
     def issued(self) -> datetime | None:
-        return _moment(self.versions[-1]["made_at"]) if self.versions else None
+        return moment_of(self.versions[-1]["made_at"]) if self.versions else None
 
     @property
     def latest(self) -> int | None:
         return int(self.versions[0]["version"]) if self.versions else None
 
 
-def _moment(value: Any) -> datetime | None:
+def moment_of(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value
     if isinstance(value, str):
@@ -241,7 +217,7 @@ def dataset_facts(
             f"Version {number}: {int(version['row_count'])} rows as one Parquet file that never "
             "changes (HTTP Range requests supported).",
             f"{url}/versions/{number}/data.parquet", PARQUET, stable=True,
-            issued=_moment(version["made_at"]), byte_size=sizes.get(number)))  # fmt: skip
+            issued=moment_of(version["made_at"]), byte_size=sizes.get(number)))  # fmt: skip
     if quality:
         report = actions.dataset_quality(catalog, caller, entry.name, runs=1)
         for table, found in report["tables"].items():
@@ -249,392 +225,5 @@ def dataset_facts(
     return facts
 
 
-# -- DCAT-AP 3 -------------------------------------------------------------------------------------
-
-
-def new_graph() -> Graph:
-    graph = Graph()
-    for prefix, namespace in PREFIXES.items():
-        graph.bind(prefix, Namespace(namespace), override=True)
-    return graph
-
-
-def _concept(graph: Graph, iri: str, label: str, scheme: str, *types: URIRef) -> URIRef:
-    """A term of a controlled vocabulary, typed and labelled so that the shapes' class and
-    label checks hold without fetching the vocabulary."""
-    node = URIRef(iri)
-    graph.add((node, RDF.type, SKOS.Concept))
-    for kind in types:
-        graph.add((node, RDF.type, kind))
-    graph.add((node, SKOS.prefLabel, Literal(label, lang="en")))
-    graph.add((node, SKOS.inScheme, URIRef(scheme)))
-    return node
-
-
-def _agent(graph: Graph, base: str, name: str, email: str | None, url: str | None) -> URIRef:
-    slug = quote(re.sub(r"\s+", "-", name.strip().lower()), safe="-")
-    node = URIRef(f"{catalog_iri(base)}#publisher-{slug}")
-    graph.add((node, RDF.type, FOAF.Agent))
-    graph.add((node, FOAF.name, Literal(name)))
-    if email:
-        graph.add((node, FOAF.mbox, URIRef(f"mailto:{email}")))
-    if url:
-        graph.add((node, FOAF.homepage, _document(graph, url)))
-    return node
-
-
-def _document(graph: Graph, url: str) -> URIRef:
-    node = URIRef(url)
-    graph.add((node, RDF.type, FOAF.Document))
-    return node
-
-
-def _dated(value: str | None) -> Literal | None:
-    """A temporal bound as xsd:date or xsd:dateTime; None when it is neither."""
-    if not value:
-        return None
-    try:
-        return Literal(date.fromisoformat(value), datatype=XSD.date)
-    except ValueError:
-        pass
-    moment = _moment(value.replace("Z", "+00:00"))
-    return Literal(moment, datatype=XSD.dateTime) if moment else None
-
-
-def data_service(graph: Graph, base: str) -> URIRef:
-    """The catalog API as a dcat:DataService: every distribution is reached through it."""
-    node = URIRef(f"{base}/api/v1")
-    graph.add((node, RDF.type, DCAT.DataService))
-    graph.add((node, DCTERMS.title, Literal("Catalog API (UrbanLake)")))
-    graph.add((node, DCAT.endpointURL, URIRef(f"{base}/api/v1")))
-    graph.add((node, DCAT.endpointDescription, URIRef(f"{base}/api/v1/openapi.json")))
-    graph.add((node, DCAT.landingPage, _document(graph, f"{base}/api/v1/docs")))
-    openapi = URIRef("https://spec.openapis.org/oas/v3.1.0")  # the version FastAPI writes
-    graph.add((openapi, RDF.type, DCTERMS.Standard))
-    graph.add((node, DCTERMS.conformsTo, openapi))
-    for keyword in ("open data", "API"):
-        graph.add((node, DCAT.keyword, Literal(keyword)))
-    return node
-
-
-def add_dataset(graph: Graph, base: str, facts: DatasetFacts, service: URIRef) -> URIRef:
-    entry = facts.entry
-    node = URIRef(facts.url)
-    graph.add((node, RDF.type, DCAT.Dataset))
-    graph.add((node, DCTERMS.title, Literal(entry.title)))
-    graph.add((node, DCTERMS.description, Literal(entry.description or entry.title)))
-    graph.add((node, DCTERMS.identifier, Literal(facts.url)))
-    graph.add((node, DCAT.landingPage, _document(graph, facts.url)))
-    keywords = list(entry.keywords)
-    theme = DATA_THEMES.get((entry.theme or "").lower())
-    if theme is not None:
-        graph.add((node, DCAT.theme, _concept(graph, f"{EU}data-theme/{theme[0]}", theme[1],
-                                              f"{EU}data-theme")))  # fmt: skip
-    elif entry.theme and entry.theme not in keywords:
-        keywords.append(entry.theme)
-    for keyword in keywords:
-        graph.add((node, DCAT.keyword, Literal(keyword)))
-    publisher = entry.publisher
-    graph.add((node, DCTERMS.publisher,
-               _agent(graph, base, publisher.name, publisher.email, publisher.url)))  # fmt: skip
-    if publisher.email or publisher.url:
-        contact = BNode()
-        graph.add((contact, RDF.type, VCARD.Kind))
-        graph.add((contact, RDF.type, VCARD.Organization))
-        graph.add((contact, VCARD.fn, Literal(publisher.name)))
-        if publisher.email:
-            graph.add((contact, VCARD.hasEmail, URIRef(f"mailto:{publisher.email}")))
-        if publisher.url:
-            graph.add((contact, VCARD.hasURL, URIRef(publisher.url)))
-        graph.add((node, DCAT.contactPoint, contact))
-    code, label, _ = FREQUENCIES.get(entry.frequency, FREQUENCIES["irregular"])
-    graph.add((node, DCTERMS.accrualPeriodicity,
-               _concept(graph, f"{EU}frequency/{code}", label, f"{EU}frequency",
-                        DCTERMS.Frequency)))  # fmt: skip
-    right, right_label, _ = access_of(entry)
-    graph.add((node, DCTERMS.accessRights,
-               _concept(graph, f"{EU}access-right/{right}", right_label, f"{EU}access-right",
-                        DCTERMS.RightsStatement)))  # fmt: skip
-    if entry.spatial is not None:
-        min_lon, min_lat, max_lon, max_lat = entry.spatial.bbox
-        place = BNode()
-        graph.add((place, RDF.type, DCTERMS.Location))
-        polygon = (f"POLYGON(({min_lon} {min_lat}, {max_lon} {min_lat}, {max_lon} {max_lat}, "
-                   f"{min_lon} {max_lat}, {min_lon} {min_lat}))")  # fmt: skip
-        graph.add((place, DCAT.bbox, Literal(polygon, datatype=GSP.wktLiteral)))
-        graph.add((node, DCTERMS.spatial, place))
-    if entry.temporal is not None:
-        start, end = _dated(entry.temporal.start), _dated(entry.temporal.end)
-        if start is not None or end is not None:
-            period = BNode()
-            graph.add((period, RDF.type, DCTERMS.PeriodOfTime))
-            if start is not None:
-                graph.add((period, DCAT.startDate, start))
-            if end is not None:
-                graph.add((period, DCAT.endDate, end))
-            graph.add((node, DCTERMS.temporal, period))
-    if facts.modified is not None:
-        graph.add((node, DCTERMS.modified, Literal(facts.modified, datatype=XSD.dateTime)))
-    if facts.issued is not None:
-        graph.add((node, DCTERMS.issued, Literal(facts.issued, datatype=XSD.dateTime)))
-    if facts.latest is not None:
-        graph.add((node, DCAT_VERSION, Literal(str(facts.latest))))
-    licence = URIRef(license_url(entry.license))
-    graph.add((licence, RDF.type, DCTERMS.LicenseDocument))
-    graph.add((licence, DCTERMS.identifier, Literal(entry.license)))
-    graph.add((licence, RDFS.label, Literal(entry.license)))
-    for dist in facts.distributions:
-        graph.add((node, DCAT.distribution, add_distribution(graph, facts, dist, licence, service)))
-    graph.add((service, DCAT.servesDataset, node))
-    add_quality(graph, base, facts, node)
-    return node
-
-
-def add_distribution(
-    graph: Graph, facts: DatasetFacts, dist: Distribution, licence: URIRef, service: URIRef
-) -> URIRef:
-    node = URIRef(f"{facts.url}#{dist.key}")
-    fmt = dist.format
-    graph.add((node, RDF.type, DCAT.Distribution))
-    graph.add((node, DCTERMS.title, Literal(dist.title)))
-    graph.add((node, DCTERMS.description, Literal(dist.description)))
-    url = URIRef(dist.url)
-    graph.add((node, DCAT.accessURL, url))
-    graph.add((node, DCAT.downloadURL, url))
-    graph.add((node, DCAT.accessService, service))
-    graph.add((node, DCTERMS.format,
-               _concept(graph, f"{EU}file-type/{fmt.file_type}", fmt.file_type, f"{EU}file-type",
-                        DCTERMS.MediaTypeOrExtent)))  # fmt: skip
-    if fmt.registered:
-        media = URIRef(f"{IANA}{fmt.media_type}")
-        graph.add((media, RDF.type, DCTERMS.MediaType))
-        graph.add((node, DCAT.mediaType, media))
-    if dist.byte_size is not None:
-        graph.add((node, DCAT.byteSize, Literal(dist.byte_size, datatype=XSD.nonNegativeInteger)))
-    if dist.issued is not None:
-        graph.add((node, DCTERMS.issued, Literal(dist.issued, datatype=XSD.dateTime)))
-    graph.add((node, DCTERMS.license, licence))
-    availability = ("STABLE", "stable") if dist.stable else ("AVAILABLE", "available")
-    graph.add((node, DCATAP.availability,
-               _concept(graph, f"{EU}planned-availability/{availability[0]}", availability[1],
-                        f"{EU}planned-availability")))  # fmt: skip
-    return node
-
-
-def add_quality(graph: Graph, base: str, facts: DatasetFacts, dataset: URIRef) -> None:
-    """Each expectation's latest result as a dqv:QualityMeasurement of the dataset: its value is
-    whether the expectation held (as ``success`` in /quality); one dqv:Metric per expectation."""
-    for result in facts.quality:
-        expectation = str(result["expectation"])
-        metric = URIRef(f"{catalog_iri(base)}#metric-{quote(expectation, safe='_-')}")
-        graph.add((metric, RDF.type, DQV.Metric))
-        graph.add((metric, SKOS.prefLabel, Literal(expectation)))
-        graph.add((metric, SKOS.definition, Literal(
-            f"Whether the Great Expectations expectation {expectation} held for the latest "
-            "validated batch.")))  # fmt: skip
-        graph.add((metric, DQV.expectedDataType, XSD.boolean))
-        column = result.get("column_name")
-        key = "-".join(
-            quote(str(p), safe="_-.") for p in (result["table"], expectation, column or "")
-        )
-        node = URIRef(f"{facts.url}#quality-{key.rstrip('-')}")
-        graph.add((node, RDF.type, DQV.QualityMeasurement))
-        graph.add((node, DQV.isMeasurementOf, metric))
-        graph.add((node, DQV.computedOn, dataset))
-        graph.add((node, DQV.value, Literal(bool(result["success"]), datatype=XSD.boolean)))
-        moment = _moment(result.get("validated_at"))
-        if moment is not None:
-            graph.add((node, PROV.generatedAtTime, Literal(moment, datatype=XSD.dateTime)))
-        about = f"{expectation} on {result['table']}" + (f", column {column}" if column else "")
-        if result.get("unexpected_percent") is not None:
-            about += (f": {result['unexpected_count']} unexpected values "
-                      f"({float(result['unexpected_percent']):.3f} %)")  # fmt: skip
-        graph.add((node, RDFS.comment, Literal(about)))
-        graph.add((dataset, DQV.hasQualityMeasurement, node))
-
-
-def catalog_graph(catalog: Catalog, caller: Caller, base: str) -> Graph:
-    """The whole catalog the caller may see, as one DCAT-AP 3 graph."""
-    graph = new_graph()
-    node = URIRef(catalog_iri(base))
-    name = catalog.settings.name
-    graph.add((node, RDF.type, DCAT.Catalog))
-    graph.add((node, DCTERMS.title, Literal(f"{name} open data")))
-    graph.add((node, DCTERMS.description, Literal(
-        f"Curated datasets of {name}: each with its versions, downloads and quality evidence.")))  # fmt: skip
-    graph.add((node, DCTERMS.publisher, _agent(graph, base, name, None, None)))
-    graph.add((node, FOAF.homepage, _document(graph, f"{base}/api/v1/docs")))
-    scheme = URIRef(f"{EU}data-theme")
-    graph.add((scheme, RDF.type, SKOS.ConceptScheme))
-    graph.add((scheme, DCTERMS.title, Literal("Data theme", lang="en")))
-    graph.add((node, DCAT.themeTaxonomy, scheme))
-    service = data_service(graph, base)
-    graph.add((node, DCAT.service, service))
-    graph.add((service, DCTERMS.publisher, _agent(graph, base, name, None, None)))
-    modified: list[datetime] = []
-    for entry in catalog.visible(caller):
-        facts = dataset_facts(catalog, caller, entry, base)
-        graph.add((node, DCAT.dataset, add_dataset(graph, base, facts, service)))
-        if facts.modified is not None:
-            modified.append(facts.modified)
-    if modified:
-        graph.add((node, DCTERMS.modified, Literal(max(modified), datatype=XSD.dateTime)))
-    return graph
-
-
-def dataset_graph(catalog: Catalog, caller: Caller, name: str, base: str) -> Graph:
-    """One dataset's DCAT-AP 3 graph (NotFound, as for a missing one, if the caller may not see
-    it), with the catalog it belongs to."""
-    entry = catalog.entry(caller, name)
-    graph = new_graph()
-    service = data_service(graph, base)
-    node = add_dataset(graph, base, dataset_facts(catalog, caller, entry, base), service)
-    graph.add((node, DCTERMS.isPartOf, URIRef(catalog_iri(base))))
-    return graph
-
-
-def as_jsonld(graph: Graph) -> bytes:
-    return graph.serialize(format="json-ld", context=PREFIXES, indent=2).encode()
-
-
-def as_turtle(graph: Graph) -> bytes:
-    return graph.serialize(format="turtle").encode()
-
-
-# -- data.json (DCAT-US / Project Open Data v1.1) ---------------------------------------------------
-
-
-def data_json(catalog: Catalog, caller: Caller, base: str) -> dict[str, Any]:
-    """The Project Open Data v1.1 catalog of what the caller may see; each dataset with its
-    export formats and its latest version's Parquet file."""
-    return {
-        "@context": "https://project-open-data.cio.gov/v1.1/schema/catalog.jsonld",
-        "@id": f"{base}/data.json",
-        "@type": "dcat:Catalog",
-        "conformsTo": "https://project-open-data.cio.gov/v1.1/schema",
-        "describedBy": "https://project-open-data.cio.gov/v1.1/schema/catalog.json",
-        "dataset": [
-            _pod_dataset(dataset_facts(catalog, caller, entry, base, quality=False))
-            for entry in catalog.visible(caller)
-        ],
-    }
-
-
-def _iso(moment: datetime | None) -> str | None:
+def iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
-
-
-def _pod_dataset(facts: DatasetFacts) -> dict[str, Any]:
-    entry = facts.entry
-    publisher = entry.publisher
-    contact: dict[str, Any] = {"@type": "vcard:Contact", "fn": publisher.name}
-    if publisher.email:
-        contact["hasEmail"] = f"mailto:{publisher.email}"
-    keywords = list(entry.keywords) or [entry.domain]
-    out: dict[str, Any] = {
-        "@type": "dcat:Dataset",
-        "identifier": facts.url,
-        "title": entry.title,
-        "description": entry.description or entry.title,
-        "keyword": keywords,
-        "publisher": {"@type": "org:Organization", "name": publisher.name},
-        "contactPoint": contact,
-        "accessLevel": access_of(entry)[2],
-        "license": license_url(entry.license),
-        "landingPage": facts.url,
-        "describedBy": facts.url,
-        "describedByType": "application/json",
-    }
-    if access_note(entry):
-        out["rights"] = access_note(entry)
-    if facts.modified is not None:
-        out["modified"] = _iso(facts.modified)
-    if facts.issued is not None:
-        out["issued"] = _iso(facts.issued)
-    if entry.theme:
-        out["theme"] = [entry.theme]
-    periodicity = FREQUENCIES.get(entry.frequency, FREQUENCIES["irregular"])[2]
-    if periodicity:
-        out["accrualPeriodicity"] = periodicity
-    if entry.spatial is not None:
-        out["spatial"] = ",".join(str(v) for v in entry.spatial.bbox)
-    if entry.temporal is not None and entry.temporal.start and entry.temporal.end:
-        out["temporal"] = f"{entry.temporal.start}/{entry.temporal.end}"
-    distributions = [d for d in facts.distributions if not d.stable]
-    distributions += [d for d in facts.distributions if d.stable][:1]  # the latest version's file
-    out["distribution"] = [
-        {"@type": "dcat:Distribution", "title": d.title, "description": d.description,
-         "downloadURL": d.url, "mediaType": d.format.media_type, "format": d.format.label}
-        for d in distributions
-    ]  # fmt: skip
-    return out
-
-
-# -- schema.org ------------------------------------------------------------------------------------
-
-
-def schema_org(catalog: Catalog, caller: Caller, name: str, base: str) -> dict[str, Any]:
-    """A schema.org Dataset for search engines (the fields Google Dataset Search reads)."""
-    entry = catalog.entry(caller, name)
-    facts = dataset_facts(catalog, caller, entry, base, quality=False)
-    publisher = entry.publisher
-    organization: dict[str, Any] = {"@type": "Organization", "name": publisher.name}
-    if publisher.url:
-        organization["url"] = publisher.url
-    if publisher.email:
-        organization["email"] = publisher.email
-    keywords = list(entry.keywords) + ([entry.theme] if entry.theme else [])
-    out: dict[str, Any] = {
-        "@context": "https://schema.org/",
-        "@type": "Dataset",
-        "@id": facts.url,
-        "name": entry.title,
-        "description": entry.description or entry.title,
-        "url": facts.url,
-        "identifier": facts.url,
-        "keywords": list(dict.fromkeys(keywords)),
-        "license": license_url(entry.license),
-        "isAccessibleForFree": True,
-        "creator": organization,
-        "publisher": organization,
-        "includedInDataCatalog": {
-            "@type": "DataCatalog",
-            "name": f"{catalog.settings.name} open data",
-            "url": catalog_iri(base),
-        },
-    }
-    if access_note(entry):
-        out["conditionsOfAccess"] = access_note(entry)
-    if facts.modified is not None:
-        out["dateModified"] = _iso(facts.modified)
-        out["datePublished"] = _iso(facts.issued)
-        out["version"] = str(facts.latest)
-    if entry.temporal is not None and (entry.temporal.start or entry.temporal.end):
-        out["temporalCoverage"] = f"{entry.temporal.start or '..'}/{entry.temporal.end or '..'}"
-    if entry.spatial is not None:
-        min_lon, min_lat, max_lon, max_lat = entry.spatial.bbox
-        out["spatialCoverage"] = {
-            "@type": "Place",
-            "geo": {"@type": "GeoShape", "box": f"{min_lat} {min_lon} {max_lat} {max_lon}"},
-        }
-    distributions = [d for d in facts.distributions if not d.stable]
-    distributions += [d for d in facts.distributions if d.stable][:1]
-    out["distribution"] = [
-        {"@type": "DataDownload", "name": d.title, "encodingFormat": d.format.media_type,
-         "contentUrl": d.url, **({"contentSize": f"{d.byte_size} B"} if d.byte_size else {})}
-        for d in distributions
-    ]  # fmt: skip
-    latest = facts.versions[0] if facts.versions else None
-    columns = latest["statistics"].get("columns", {}) if latest else {}
-    variables = []
-    for column in columns or entry.columns:
-        doc = entry.columns.get(column)
-        variable: dict[str, Any] = {"@type": "PropertyValue", "name": column}
-        if doc is not None and doc.description:
-            variable["description"] = doc.description
-        if doc is not None and doc.unit:
-            variable["unitText"] = doc.unit
-        variables.append(variable)
-    if variables:
-        out["variableMeasured"] = variables
-    return out
