@@ -452,6 +452,7 @@ class HttpConnector(RemoteConnector[HttpSpec]):
             pages += 1
             count = self._count(payload)
             digest = hashlib.sha256(payload.content).hexdigest()
+            payload.sha256 = digest  # the pipeline keys the raw zone by it: hashed once
             if count is None:
                 if digest == previous_digest:
                     return  # the same unreadable answer again: the feed ends here
