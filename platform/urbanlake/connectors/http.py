@@ -453,31 +453,24 @@ class HttpConnector(RemoteConnector[HttpSpec]):
             count = self._count(payload)
             digest = hashlib.sha256(payload.content).hexdigest()
             payload.sha256 = digest  # the pipeline keys the raw zone by it: hashed once
+            full = pagination.size if by_page else pagination.limit
             if count is None:
                 if digest == previous_digest:
                     return  # the same unreadable answer again: the feed ends here
                 # Not decodable: it is set aside, and the next page is asked for as if this one
                 # was full (the offset moves by a whole page).
-                previous_digest = digest
-                yield payload
-                count = (pagination.size or 0) if by_page else pagination.limit
-                if pages >= pagination.max_pages:
-                    raise self._too_many_pages()
-                number += 1
-                offset += count
-                continue
-            if count == 0:
+                count = full or 0
+            elif count == 0:
                 if pages == 1:
                     yield payload  # an empty feed is still one answer worth recording
                 return
-            if digest == previous_digest:
+            elif digest == previous_digest:
                 where = pagination.page_param if by_page else pagination.offset_param
                 raise FatalSourceError(
                     f"{payload.origin}: same records as the previous page; does the API take '{where}'?"
                 )
             previous_digest = digest
             yield payload
-            full = pagination.size if by_page else pagination.limit
             if full is not None and count < full:
                 return
             if pages >= pagination.max_pages:
