@@ -17,7 +17,7 @@ from urbanlake.core.settings import Settings
 from urbanlake.lakehouse.connection import LAKE, sql_string
 from urbanlake.lakehouse.normalize import ROW, Normalized, normalize, quote
 from urbanlake.lakehouse.raw import RawStore
-from urbanlake.lakehouse.reader import LakeReader
+from urbanlake.lakehouse.reader import LakeReader, arrow_of
 from urbanlake.lakehouse.records import (
     COMMIT_RETRIES,
     KEY_ISSUES,
@@ -240,8 +240,8 @@ class LakeWriter:
                 FROM (SELECT *, row_number() OVER w AS __n, {digest} = first_value({digest}) OVER w AS same
                       FROM {view} WINDOW w AS ({window})) b
                 WHERE {null_key} OR __n > 1"""
-        ).arrow()
-        return found.read_all() if hasattr(found, "read_all") else found
+        )
+        return arrow_of(found)
 
     def _commit(
         self,
