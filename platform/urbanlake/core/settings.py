@@ -24,7 +24,7 @@ from pydantic import (
 
 from urbanlake.core.errors import ConfigError, ConfigProblem
 from urbanlake.core.secrets import ENV_REF, register_secret, resolve, url_password
-from urbanlake.core.yamlsource import load_located, problem_at
+from urbanlake.core.yamlsource import load_located, problem_at, yaml_problem
 
 PROJECT_FILE = "urbanlake.yaml"
 ENV_PREFIX = "URBANLAKE_"
@@ -346,10 +346,7 @@ def load_settings(
         try:
             doc = load_located(path)
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = mark.line + 1 if mark is not None else None
-            message = f"not valid YAML: {getattr(exc, 'problem', exc)}"
-            raise ConfigError([ConfigProblem(str(path), line, "", message)]) from None
+            raise ConfigError([yaml_problem(path, exc)]) from None
         loaded = doc.data or {}
         if not isinstance(loaded, dict):
             raise ConfigError([ConfigProblem(str(path), 1, "", "expected a mapping of settings")])

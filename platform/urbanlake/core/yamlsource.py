@@ -54,6 +54,13 @@ def load_located(path: Path) -> LocatedDocument:
     return LocatedDocument(path=path, data=data, lines=lines)
 
 
+def yaml_problem(path: Path, exc: yaml.YAMLError) -> ConfigProblem:
+    """A file that is not YAML, at the line its parser stopped."""
+    mark = getattr(exc, "problem_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    return ConfigProblem(str(path), line, "", f"not valid YAML: {getattr(exc, 'problem', exc)}")
+
+
 def problem_at(doc: LocatedDocument, loc: tuple[str | int, ...], message: str) -> ConfigProblem:
     """A problem at a field path of a document, with the field's line."""
     return ConfigProblem(str(doc.path), doc.line_of(loc), ".".join(str(p) for p in loc), message)
@@ -88,11 +95,5 @@ def load_documents(directory: Path) -> tuple[list[LocatedDocument], list[ConfigP
         try:
             docs.append(load_located(path))
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = mark.line + 1 if mark is not None else None
-            problems.append(
-                ConfigProblem(
-                    str(path), line, "", f"not valid YAML: {getattr(exc, 'problem', exc)}"
-                )
-            )
+            problems.append(yaml_problem(path, exc))
     return docs, problems
