@@ -21,7 +21,7 @@ from urbanlake.api.errors import install_error_handlers
 from urbanlake.api.metadata import root as metadata_root
 from urbanlake.api.metadata import router as metadata_router
 from urbanlake.api.models import Health
-from urbanlake.api.quota import QuotaMiddleware, Quotas
+from urbanlake.api.quota import UNLIMITED_PATHS, QuotaMiddleware, Quotas
 from urbanlake.api.sql import router as sql_router
 from urbanlake.catalog.keys import KeyStore
 from urbanlake.catalog.service import ANONYMOUS, Catalog
@@ -118,7 +118,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-UNLIMITED = ("/healthz", "/metrics")  # no key is read, no quota counted (api/quota.py)
 ERROR_BODY = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
 ACCESS_ERRORS = {
     "401": {"description": "the API key is not valid (unknown, expired or revoked)",
@@ -145,7 +144,7 @@ def document_errors(app: FastAPI) -> None:
                 for operation in path.values():
                     responses = operation.setdefault("responses", {})
                     responses.pop("422", None)
-                    if route not in UNLIMITED:
+                    if route not in UNLIMITED_PATHS:  # no key is read, no quota counted
                         operation["security"] = [{}, {"ApiKey": []}, {"Bearer": []}]
                         for status, answer in ACCESS_ERRORS.items():
                             responses.setdefault(status, answer)
