@@ -39,6 +39,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _key_quarantined(issues: pa.Table | None) -> int:
+    """Rows the key check quarantines: those with a reason (an exact copy of a key's first row
+    has none; it is just a duplicate)."""
+    return 0 if issues is None else issues.num_rows - issues.column("reason").null_count
+
+
 def _is_conflict(exc: duckdb.Error) -> bool:
     text = str(exc).lower()
     return "conflict" in text or "database is locked" in text or "could not serialize" in text
@@ -283,14 +289,11 @@ class LakeWriter:
             parameters,
         ).fetchone()
         inserted = int(inserted_row[0]) if inserted_row else 0
-        key_quarantined = (
-            0 if issues is None else issues.num_rows - issues.column("reason").null_count
-        )
         return self._finish(
             request,
             when,
             inserted,
-            request.rows.num_rows - inserted - key_quarantined,
+            request.rows.num_rows - inserted - _key_quarantined(issues),
             issues_view,
             issues,
         )
@@ -314,10 +317,7 @@ class LakeWriter:
         if request.payload_seen:
             # The same bytes were loaded before (a feed polled again): their bad rows are in
             # quarantine already, so here they count as duplicates, like the good rows.
-            from_keys = (
-                0 if issues is None else issues.num_rows - issues.column("reason").null_count
-            )
-            duplicate += len(request.quarantined) + from_keys
+            duplicate += len(request.quarantined) + _key_quarantined(issues)
             quarantined = 0
         else:
             quarantined = self._write_quarantine(request, when, issues_view, issues)
@@ -355,7 +355,7 @@ class LakeWriter:
         issues: pa.Table | None,
     ) -> int:
         """Insert the batch's quarantined rows: those given, and the key problems found in SQL."""
-        from_keys = 0 if issues is None else issues.num_rows - issues.column("reason").null_count
+        from_keys = _key_quarantined(issues)
         count = len(request.quarantined) + from_keys
         if not count:
             return 0
