@@ -419,22 +419,28 @@ class LakeWriter:
              quarantined, duplicate, total, request.payload_sha256, request.origin],
         )  # fmt: skip
         if request.state is not None:
-            self.con.execute(
-                insert_sql(
-                    platform_table("connector_state"), list(PLATFORM_TABLES["connector_state"])
-                ),
-                [request.connector, request.run_id, request.batch, when, json.dumps(request.state)],
-            )
+            self._log_state(request, when, request.state)
         if request.payload_sha256 and request.payload_uri and request.payload_is_new:
             self._log_payload(request.payload_sha256, request.connector, request.payload_uri,
                               request.payload_size, request.origin, request.run_id, when)  # fmt: skip
         elif request.payload_sha256 and request.payload_was_failed:
             # A set-aside payload decoded again (``urbanlake replay``) is loaded now.
-            self.con.execute(
-                f"UPDATE {platform_table('payloads')} SET status = 'loaded', error = NULL, status_at = ? "
-                "WHERE connector = ? AND sha256 = ?",
-                [when, request.connector, request.payload_sha256],
-            )
+            self._set_payload_status(request, when, "loaded", None)
+
+    def _log_state(self, request: CommitRequest, when: datetime, state: dict[str, Any]) -> None:
+        self.con.execute(
+            insert_sql(platform_table("connector_state"), list(PLATFORM_TABLES["connector_state"])),
+            [request.connector, request.run_id, request.batch, when, json.dumps(state)],
+        )
+
+    def _set_payload_status(
+        self, request: CommitRequest, when: datetime, status: str, error: str | None
+    ) -> None:
+        self.con.execute(
+            f"UPDATE {platform_table('payloads')} SET status = ?, error = ?, status_at = ? "
+            "WHERE connector = ? AND sha256 = ?",
+            [status, error, when, request.connector, request.payload_sha256],
+        )
 
     def _log_payload(
         self,
@@ -469,18 +475,9 @@ class LakeWriter:
                                   request.payload_uri or "", request.payload_size, request.origin,
                                   request.run_id, when, "failed", error)  # fmt: skip
             else:
-                self.con.execute(
-                    f"UPDATE {platform_table('payloads')} SET status = 'failed', error = ?, status_at = ? "
-                    "WHERE connector = ? AND sha256 = ?",
-                    [error, when, request.connector, request.payload_sha256],
-                )
+                self._set_payload_status(request, when, "failed", error)
             if state is not None:
-                self.con.execute(
-                    insert_sql(
-                        platform_table("connector_state"), list(PLATFORM_TABLES["connector_state"])
-                    ),
-                    [request.connector, request.run_id, request.batch, when, json.dumps(state)],
-                )
+                self._log_state(request, when, state)
             self.con.execute(
                 f"CALL {LAKE}.set_commit_message('urbanlake', ?, extra_info => ?)",
                 [f"{request.connector} run {request.run_id} batch {request.batch} set aside",
