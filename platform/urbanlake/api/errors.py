@@ -41,6 +41,15 @@ def error_response(
     )
 
 
+def refused_response(exc: UrbanLakeError, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The answer to a request the platform refused. Errors meant for callers carry their HTTP
+    status, code and headers (core.errors); any other is a 400. ``headers`` go out as well."""
+    parameter = getattr(exc, "parameter", None)
+    return error_response(getattr(exc, "status", 400), getattr(exc, "code", "bad_request"),
+                          str(exc), [{"parameter": parameter}] if parameter else None,
+                          headers={**(headers or {}), **(getattr(exc, "headers", None) or {})})  # fmt: skip
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -69,12 +78,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(UrbanLakeError)
     async def platform_error(request: Request, exc: UrbanLakeError) -> JSONResponse:
-        # Errors meant for callers carry their HTTP status and code (core.errors); any other is
-        # a request the platform refused.
-        parameter = getattr(exc, "parameter", None)
-        return error_response(getattr(exc, "status", 400), getattr(exc, "code", "bad_request"),
-                              str(exc), [{"parameter": parameter}] if parameter else None,
-                              headers=getattr(exc, "headers", None))  # fmt: skip
+        return refused_response(exc)
 
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception) -> JSONResponse:

@@ -29,7 +29,7 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from urbanlake.api.access import resolve_caller
-from urbanlake.api.errors import error_response
+from urbanlake.api.errors import error_response, refused_response
 from urbanlake.catalog.service import Caller
 from urbanlake.catalog.usage import ApiUsage
 from urbanlake.core.errors import ConfigError, UrbanLakeError
@@ -282,11 +282,7 @@ class QuotaMiddleware:
             await self._refuse(scope, receive, send, caller, fields, *self._spent(decision))
             return
         if refused is not None:
-            headers = {k.decode(): v.decode() for k, v in fields}
-            headers.update(getattr(refused, "headers", None) or {})
-            response = error_response(getattr(refused, "status", 400),
-                                      getattr(refused, "code", "bad_request"), str(refused),
-                                      headers=headers)  # fmt: skip
+            response = refused_response(refused, {k.decode(): v.decode() for k, v in fields})
             await self._answer(scope, receive, send, caller, response)
             return
 
