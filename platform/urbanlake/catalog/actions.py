@@ -179,9 +179,16 @@ def dataset_search(
     }
 
 
-def summary(catalog: Catalog, entry: DatasetEntry, caller: Caller) -> dict[str, Any]:
-    """A visible entry's description and the newest version the caller may read."""
-    versions = catalog.versions_for(caller, entry.name)
+def summary(
+    catalog: Catalog,
+    entry: DatasetEntry,
+    caller: Caller,
+    versions: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A visible entry's description and the newest version the caller may read (of
+    ``versions``, when the caller has them already)."""
+    if versions is None:
+        versions = catalog.versions_for(caller, entry.name)
     latest = versions[0] if versions else None
     return {
         "name": entry.name, "title": entry.title, "description": entry.description,
@@ -200,8 +207,8 @@ def summary(catalog: Catalog, entry: DatasetEntry, caller: Caller) -> dict[str, 
 def dataset_show(catalog: Catalog, caller: Caller, name: str) -> dict[str, Any]:
     """Metadata, schema, statistics, quality, freshness, lineage and the current version."""
     entry = catalog.entry(caller, name)
-    out = summary(catalog, entry, caller)
     versions = catalog.versions_for(caller, name)
+    out = summary(catalog, entry, caller, versions)
     latest = versions[0] if versions else None
     until = catalog.cutoff(caller, entry)
     stats = latest["statistics"].get("columns", {}) if latest else {}
