@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 import pyarrow.fs as pafs
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from urbanlake.connectors.base import Connector, Decoded, Payload, SourceSpec
-from urbanlake.connectors.formats import DuplicateColumns, check_encoding, decode, guess_format
+from urbanlake.connectors.formats import DuplicateColumns, Encoding, decode, guess_format
 from urbanlake.core.errors import DecodeError, FatalSourceError
 from urbanlake.core.storage import filesystem_for
 
@@ -38,7 +38,7 @@ class FileSpec(SourceSpec):
         None, description="dotted path to the list of records in a JSON file"
     )
     delimiter: str = Field(",", max_length=1, description="CSV field separator")
-    encoding: str = Field(
+    encoding: Encoding = Field(
         "utf-8",
         description="text encoding of CSV and JSON files, as Python names it (latin-1, cp1252)",
     )
@@ -46,11 +46,6 @@ class FileSpec(SourceSpec):
         "fail",
         description="a repeated column name: fail (the file is set aside) or rename (v, v_2)",
     )
-
-    @field_validator("encoding")
-    @classmethod
-    def known_encoding(cls, value: str) -> str:
-        return check_encoding(value)
 
 
 class FileConnector(Connector[FileSpec]):

@@ -12,7 +12,7 @@ import io
 import json
 import re
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 import pyarrow as pa
@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
+from pydantic import AfterValidator
 
 from urbanlake.connectors.base import Decoded
 from urbanlake.core.errors import BadRecord, DecodeError
@@ -66,6 +67,10 @@ def check_encoding(value: str) -> str:
             f"unknown encoding '{value}': use a name Python knows, e.g. utf-8, latin-1, cp1252"
         ) from None
     return value
+
+
+# A spec's ``encoding`` field, checked by every connector type that takes one.
+Encoding = Annotated[str, AfterValidator(check_encoding)]
 
 
 def _is_utf8(encoding: str) -> bool:

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from urbanlake.connectors.base import ConnectorContext, Decoded, Payload, SourceSpec
 from urbanlake.connectors.credentials import SECRET_HEADER, came_from_reference, literal_secrets
-from urbanlake.connectors.formats import DuplicateColumns, check_encoding, decode, guess_format
+from urbanlake.connectors.formats import DuplicateColumns, Encoding, decode, guess_format
 from urbanlake.connectors.remote import RemoteConnector
 from urbanlake.core.errors import ConfigError, ConfigProblem, DecodeError, FatalSourceError
 from urbanlake.core.secrets import mask
@@ -161,18 +161,13 @@ class HttpSpec(SourceSpec):
     incremental: Incremental | None = Field(
         default=None, description="ask only for records changed since the last run"
     )
-    encoding: str = Field(
+    encoding: Encoding = Field(
         default="utf-8", description="text encoding of the bodies, as Python names it (latin-1)"
     )
     duplicate_columns: DuplicateColumns = Field(
         default="fail",
         description="a repeated CSV column name: fail (the page is set aside) or rename (v, v_2)",
     )
-
-    @field_validator("encoding")
-    @classmethod
-    def known_encoding(cls, value: str) -> str:
-        return check_encoding(value)
 
     @field_validator("url")
     @classmethod
