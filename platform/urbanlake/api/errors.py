@@ -43,7 +43,12 @@ def error_response(
 
 def refused_response(exc: UrbanLakeError, headers: dict[str, str] | None = None) -> JSONResponse:
     """The answer to a request the platform refused. Errors meant for callers carry their HTTP
-    status, code and headers (core.errors); any other is a 400. ``headers`` go out as well."""
+    status, code and headers (core.errors); a lake (or key store) that failed is a 503 that tells
+    nothing of the cause, which is logged; any other is a 400. ``headers`` go out as well."""
+    if isinstance(exc, LakeError):
+        log.error("lake error: %s", mask(str(exc)))
+        return error_response(503, "unavailable", "the lake could not be read; try again shortly",
+                              headers=headers)  # fmt: skip
     parameter = getattr(exc, "parameter", None)
     return error_response(getattr(exc, "status", 400), getattr(exc, "code", "bad_request"),
                           str(exc), [{"parameter": parameter}] if parameter else None,
@@ -70,11 +75,6 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404 and message == "Not Found":
             message = f"no such endpoint: {request.url.path}"
         return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
-
-    @app.exception_handler(LakeError)
-    async def lake_error(request: Request, exc: LakeError) -> JSONResponse:
-        log.error("lake error on %s: %s", request.url.path, mask(str(exc)))
-        return error_response(503, "unavailable", "the lake could not be read; try again shortly")
 
     @app.exception_handler(UrbanLakeError)
     async def platform_error(request: Request, exc: UrbanLakeError) -> JSONResponse:
