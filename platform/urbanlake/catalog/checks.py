@@ -8,7 +8,7 @@ from pathlib import Path
 from urbanlake.catalog.entry import DatasetEntry, check_against_lake, load_entries
 from urbanlake.connectors.registry import load_configs
 from urbanlake.core.errors import ConfigError, ConfigProblem, UrbanLakeError
-from urbanlake.core.settings import Settings
+from urbanlake.core.settings import Settings, is_postgres
 from urbanlake.core.spec import ConnectorConfig
 from urbanlake.lakehouse.lake import Lake
 from urbanlake.lakehouse.versions import model_columns
@@ -25,7 +25,7 @@ def catalog_entries(settings: Settings) -> list[DatasetEntry]:
 
 def _lake_exists(settings: Settings) -> bool:
     url = settings.catalog_url
-    return url.startswith(("postgres://", "postgresql://", "postgres:")) or Path(url).exists()
+    return is_postgres(url) or Path(url).exists()
 
 
 def check_catalog(

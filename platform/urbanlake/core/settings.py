@@ -33,6 +33,11 @@ ENV_PREFIX = "URBANLAKE_"
 SECRET: dict[str, Any] = {"secret": True}
 
 
+def is_postgres(url: str) -> bool:
+    """Whether a catalog location names PostgreSQL (a URL or DuckDB's ``postgres:`` form)."""
+    return url.startswith(("postgres://", "postgresql://", "postgres:"))
+
+
 class S3Settings(BaseModel):
     """Where the ``s3://`` lake lives (AWS, MinIO or any S3-compatible server)."""
 
@@ -260,7 +265,7 @@ class Settings(BaseModel):
     @property
     def catalog_url(self) -> str:
         if self.catalog:
-            if self.catalog.startswith(("postgres://", "postgresql://", "postgres:")):
+            if is_postgres(self.catalog):
                 return self.catalog
             path = Path(self.catalog.removeprefix("sqlite:///").removeprefix("sqlite:"))
             return str(path if path.is_absolute() else (self.project_dir / path).resolve())

@@ -12,7 +12,7 @@ import duckdb_extensions
 
 from urbanlake.core.errors import LakeError
 from urbanlake.core.secrets import mask
-from urbanlake.core.settings import Settings
+from urbanlake.core.settings import Settings, is_postgres
 
 LAKE = "lake"  # the attached catalog's name; `USE lake` makes tables `<domain>.<table>`
 EXTENSIONS = ("ducklake", "sqlite", "postgres", "httpfs")
@@ -36,10 +36,6 @@ def postgres_dsn(url: str) -> str:
         "password": unquote(parsed.password) if parsed.password else None,
     }
     return " ".join(f"{k}={v}" for k, v in parts.items() if v)
-
-
-def is_postgres(url: str) -> bool:
-    return url.startswith(("postgres://", "postgresql://", "postgres:"))
 
 
 def is_locked(exc: BaseException) -> bool:
