@@ -38,3 +38,12 @@ def test_keys_and_quota_answers_are_documented(demo_api: ApiServer) -> None:
     assert {"401", "429", "400", "404"} <= set(records["responses"])
     assert "security" not in schema["paths"]["/healthz"]["get"]
     assert "429" in schema["paths"]["/api/v1/sql"]["post"]["responses"]
+
+
+def test_every_operation_has_an_id_of_its_own(demo_api: ApiServer) -> None:
+    """Client generators name their methods after operation ids: two alike collide."""
+    schema = httpx.get(f"{demo_api.api}/openapi.json").json()
+    ids = [op["operationId"] for path in schema["paths"].values() for op in path.values()]
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    parquet = schema["paths"]["/api/v1/datasets/{name}/versions/{version}/data.parquet"]
+    assert set(parquet) == {"get", "head"}

@@ -258,12 +258,20 @@ def dataset_export(
         "Content-Disposition": f'attachment; filename="{filename}"', "X-Dataset-Version": str(pinned.number)})  # fmt: skip
 
 
-@router.api_route("/datasets/{name}/versions/{version}/data.parquet", methods=["GET", "HEAD"],
-                  summary="A version's stable Parquet file (Range requests)",
-                  responses={200: {"content": {"application/vnd.apache.parquet": {}}},
-                             206: {"description": "the requested byte range"},
-                             304: {"description": "not modified (If-None-Match)"},
-                             416: {"model": ErrorBody, "description": "a range outside the file"}})  # fmt: skip
+VERSION_FILE = "/datasets/{name}/versions/{version}/data.parquet"
+VERSION_FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/vnd.apache.parquet": {}}},
+    206: {"description": "the requested byte range"},
+    304: {"description": "not modified (If-None-Match)"},
+    416: {"model": ErrorBody, "description": "a range outside the file"},
+}
+
+
+# GET and HEAD as two routes of one function, so that each has an operation id of its own.
+@router.get(VERSION_FILE, summary="A version's stable Parquet file (Range requests)",
+            responses=VERSION_FILE_RESPONSES)  # fmt: skip
+@router.head(VERSION_FILE, summary="A version's Parquet file: its size and ETag, no body",
+             responses=VERSION_FILE_RESPONSES, operation_id="version_parquet_head")  # fmt: skip
 def version_parquet(
     request: Request, name: Name, version: int, catalog: CatalogDep, caller: CallerDep
 ) -> Response:

@@ -29,15 +29,16 @@ def serve(
     import uvicorn
 
     api = settings().api
-    if refresh:
-        try:
-            lake = open_lake()
-            results = refresh_catalog(lake, None)
-            lake.close()
-        except UrbanLakeError as exc:
-            fail(str(exc))
-        if results:
-            console.print(publish_table(results))
+    # The lake is opened here once, before any worker starts: a new project's catalog is created
+    # by one process, and a lake that cannot be opened is one clear error, not one per worker.
+    try:
+        lake = open_lake()
+        results = refresh_catalog(lake, None) if refresh else []
+        lake.close()
+    except UrbanLakeError as exc:
+        fail(str(exc))
+    if results:
+        console.print(publish_table(results))
     os.environ["URBANLAKE_PROJECT"] = str(settings().project_dir)
     address = f"http://{host or api.host}:{port or api.port}"
     console.print(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -17,6 +18,7 @@ from urbanlake.core.settings import Settings, is_postgres
 LAKE = "lake"  # the attached catalog's name; `USE lake` makes tables `<domain>.<table>`
 EXTENSIONS = ("ducklake", "sqlite", "postgres", "httpfs")
 _install_lock = threading.Lock()
+BUSY_WAIT = 15.0  # seconds an ATTACH waits for a catalog another process is creating or writing
 
 
 def sql_string(value: str) -> str:
@@ -111,6 +113,25 @@ def configure_s3(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     con.execute(f"CREATE OR REPLACE SECRET urbanlake_s3 ({', '.join(options)})")
 
 
+def attach(con: duckdb.DuckDBPyConnection, statement: str) -> None:
+    """Run the ATTACH, waiting while another process holds the SQLite catalog: two API workers,
+    or ``run`` and ``serve``, starting on a new project race to create its tables, and the loser
+    is told "database is locked" instead of waiting its turn."""
+    deadline = time.monotonic() + BUSY_WAIT
+    pause = 0.05
+    while True:
+        try:
+            con.execute(statement)
+            return
+        except duckdb.Error as exc:
+            if "database is locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            with contextlib.suppress(duckdb.Error):
+                con.execute(f"DETACH {LAKE}")
+        time.sleep(pause)
+        pause = min(pause * 2, 1.0)
+
+
 def open_connection(
     settings: Settings, snapshot_version: int | None = None
 ) -> duckdb.DuckDBPyConnection:
@@ -125,9 +146,8 @@ def open_connection(
                    f"DATA_INLINING_ROW_LIMIT {int(settings.data_inlining_row_limit)}"]  # fmt: skip
         if snapshot_version is not None:
             options.append(f"SNAPSHOT_VERSION {int(snapshot_version)}")
-        con.execute(
-            f"ATTACH {sql_string(catalog_attach_uri(settings))} AS {LAKE} ({', '.join(options)})"
-        )
+        attach(con, f"ATTACH {sql_string(catalog_attach_uri(settings))} AS {LAKE} "
+               f"({', '.join(options)})")  # fmt: skip
         con.execute(f"USE {LAKE}")
     except duckdb.Error as exc:
         con.close()

@@ -45,9 +45,19 @@ def _key_quarantined(issues: pa.Table | None) -> int:
     return 0 if issues is None else issues.num_rows - issues.column("reason").null_count
 
 
+CONFLICTS = (
+    "conflict",
+    "database is locked",
+    "could not serialize",
+    # Another process created the same schema first: DuckLake cannot reload its view of the
+    # catalog inside the failed commit; the next attempt starts from the new catalog.
+    "failed to load ducklake",
+)
+
+
 def _is_conflict(exc: duckdb.Error) -> bool:
     text = str(exc).lower()
-    return "conflict" in text or "database is locked" in text or "could not serialize" in text
+    return any(sign in text for sign in CONFLICTS)
 
 
 class LakeWriter:
