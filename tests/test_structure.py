@@ -22,7 +22,9 @@ ALLOWED = {
     "pipeline": {"core", "connectors", "quality", "lakehouse", "pipeline"},
     "catalog": {"core", "connectors", "quality", "lakehouse", "catalog"},
     # A request crosses api → catalog → lakehouse reader, and nothing else.
-    "api": {"core", "catalog", "api"},
+    "api": {"core", "catalog", "api", "web"},
+    # The pages for people: the same catalog actions as the API, rendered as HTML.
+    "web": {"core", "catalog", "web"},
 }
 
 

@@ -1,6 +1,7 @@
 """Who is calling: the caller of a request, resolved once and kept on ``request.state``.
 
-A key arrives as ``X-API-Key: <key>`` or ``Authorization: Bearer <key>``; no key is the
+A key arrives as ``X-API-Key: <key>`` or ``Authorization: Bearer <key>`` (or, to read, in the
+web catalog's sign-in cookie); no key is the
 anonymous public. A key that is not valid is a 401 ``invalid_key`` (``InvalidKey``, a
 ``UrbanLakeError``: a middleware that calls ``caller_for`` catches it and renders it with its
 ``status``, ``code`` and ``headers``), never a silent downgrade to anonymous.
@@ -14,16 +15,21 @@ from starlette.concurrency import run_in_threadpool
 from urbanlake.catalog.keys import INVALID, KeyStore
 from urbanlake.catalog.service import Caller
 from urbanlake.core.errors import InvalidKey
+from urbanlake.web.render import KEY_COOKIE
 
 
 def presented_key(request: Request) -> str | None:
-    """The key the request carries, if any."""
+    """The key the request carries, if any: a header, else (for reading: GET and HEAD) the web
+    catalog's sign-in cookie, so a partner who signed in sees partner data on pages, downloads
+    and the API links they follow."""
     header = request.headers.get("x-api-key", "").strip() or None
     scheme, _, value = request.headers.get("authorization", "").strip().partition(" ")
     bearer = (value.strip() or None) if scheme.lower() == "bearer" else None
     if header and bearer and header != bearer:
         raise InvalidKey("two different API keys were sent (X-API-Key and Authorization)")
-    return header or bearer
+    if header or bearer or request.method not in ("GET", "HEAD"):
+        return header or bearer
+    return request.cookies.get(KEY_COOKIE, "").strip() or None
 
 
 async def resolve_caller(request: Request) -> Caller:

@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from swagger_ui_bundle import swagger_ui_path
 
 from urbanlake import __version__
+from urbanlake.api.access import caller_for
 from urbanlake.api.datasets import get_catalog, json_response, router
 from urbanlake.api.errors import install_error_handlers
 from urbanlake.api.metadata import root as metadata_root
@@ -28,6 +29,7 @@ from urbanlake.catalog.service import ANONYMOUS, Catalog
 from urbanlake.catalog.usage import ApiUsage
 from urbanlake.core.secrets import mask_logs
 from urbanlake.core.settings import Settings, load_settings
+from urbanlake.web import install as install_web
 
 log = logging.getLogger("uvicorn.error")
 REQUESTS = Counter("urbanlake_api_requests_total", "API requests", ["route", "method", "status"])
@@ -74,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metadata_root)
     app.include_router(router)
     app.include_router(sql_router)
+    install_web(app, settings, caller_for)  # the pages for people, from the same actions
     document_errors(app)
 
     @app.middleware("http")

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from urbanlake.core.errors import LakeError, UrbanLakeError
@@ -69,11 +69,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(400, "invalid_parameter", f"invalid parameter: {names}", details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = STATUS_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         if exc.status_code == 404 and message == "Not Found":
             message = f"no such endpoint: {request.url.path}"
+            # A browser asking for a page that does not exist gets a page that says so.
+            page_error = getattr(request.app.state, "page_error", None)
+            page = page_error(request, 404, message) if page_error else None
+            if page is not None:
+                return page
         return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(UrbanLakeError)

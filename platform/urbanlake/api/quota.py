@@ -39,7 +39,7 @@ from urbanlake.core.settings import Settings
 log = logging.getLogger("uvicorn.error")
 TIERS = ("public", "partner", "internal")
 UNLIMITED_PATHS = {"/healthz", "/metrics", "/api/v1/openapi.json"}
-UNLIMITED_PREFIX = "/api/v1/docs"  # the docs page and its assets
+UNLIMITED_PREFIX = ("/api/v1/docs", "/static/")  # the docs page, the web pages' assets
 STORAGE_PAUSE = 5.0  # seconds requests pass unlimited after the storage failed, before a new try
 WARN_EVERY = 60.0  # seconds between two warnings that the storage is down
 STORAGE_ERRORS = Counter(

@@ -99,6 +99,10 @@ class ApiSettings(BaseModel):
         description="values (rows × columns) of answers each API worker keeps: a version never "
         "changes, so a repeated page, count or aggregate is served from memory; 0: none",
     )
+    web_strings: str = Field(
+        "", description="YAML file (relative to the project) of the web catalog's words, to "
+        "translate it; empty: English"
+    )
 
 
 class AccessSettings(BaseModel):
