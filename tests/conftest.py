@@ -3,6 +3,7 @@ catalog in SQLite or in this machine's PostgreSQL."""
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import socket
@@ -11,12 +12,15 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from urbanlake.core.secrets import SECRETS
 from urbanlake.core.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from tests.servers import ApiServer
 
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, os.environ.get("URBANLAKE_TEST_PGUSER", "postgres")
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -177,3 +181,29 @@ def run_cli(
             f"urbanlake {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
         )
     return result
+
+
+@pytest.fixture(scope="session")
+def demo_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo city, ingested and published, as `make demo` leaves it (without serving); one
+    per session, shared by the API and web tests."""
+    from rich.console import Console
+
+    from tests.servers import new_project
+    from urbanlake.demo import run_demo
+
+    project = new_project(tmp_path_factory.mktemp("demo") / "city")
+    out = io.StringIO()
+    code = run_demo(load_settings(project, env={}), Console(file=out, width=200), serve=False)
+    assert code == 0, out.getvalue()
+    return project
+
+
+@pytest.fixture(scope="session")
+def demo_api(demo_project: Path) -> Iterator[ApiServer]:
+    """One real API server over the demo city, shared by every test that only reads."""
+    from tests.servers import start_server
+
+    server = start_server(demo_project)
+    yield server
+    server.stop()
