@@ -18,18 +18,27 @@ from urbanlake.core.errors import InvalidKey
 from urbanlake.web.render import KEY_COOKIE
 
 
-def presented_key(request: Request) -> str | None:
-    """The key the request carries, if any: a header, else (for reading: GET and HEAD) the web
-    catalog's sign-in cookie, so a partner who signed in sees partner data on pages, downloads
-    and the API links they follow."""
+def header_key(request: Request) -> str | None:
+    """The key the request's headers carry, if any."""
     header = request.headers.get("x-api-key", "").strip() or None
     scheme, _, value = request.headers.get("authorization", "").strip().partition(" ")
     bearer = (value.strip() or None) if scheme.lower() == "bearer" else None
     if header and bearer and header != bearer:
         raise InvalidKey("two different API keys were sent (X-API-Key and Authorization)")
-    if header or bearer or request.method not in ("GET", "HEAD"):
-        return header or bearer
+    return header or bearer
+
+
+def cookie_key(request: Request) -> str | None:
+    """The key of the web catalog's sign-in cookie, for reading (GET and HEAD) only: a partner
+    who signed in sees partner data on pages, downloads and the API links they follow."""
+    if request.method not in ("GET", "HEAD"):
+        return None
     return request.cookies.get(KEY_COOKIE, "").strip() or None
+
+
+def presented_key(request: Request) -> str | None:
+    """The key the request carries, if any: a header, else the sign-in cookie."""
+    return header_key(request) or cookie_key(request)
 
 
 async def resolve_caller(request: Request) -> Caller:
@@ -50,15 +59,23 @@ def caller_for(request: Request) -> Caller:
     if cached is not None:
         return cached
     client = request.client.host if request.client else None
-    key = presented_key(request)
-    if key is None:
-        caller = Caller(address=client)
-    else:
+    key = header_key(request)
+    signed_in = key is None and (key := cookie_key(request)) is not None
+    caller = Caller(address=client)
+    if key is not None:
         keys: KeyStore | None = getattr(request.app.state, "keys", None)
-        if keys is None:
-            raise InvalidKey(INVALID)
-        info = keys.check(key)
-        keys.count_use(info.name)
-        caller = Caller(tier=info.tier, key=info.name, address=client)
+        try:
+            if keys is None:
+                raise InvalidKey(INVALID)
+            info = keys.check(key)
+        except InvalidKey:
+            if not signed_in:
+                raise
+            # A sign-in whose key has since expired or been revoked ends like any web session:
+            # the visitor reads as the public, and the pages say so and drop the cookie.
+            request.state.signin_lapsed = True
+        else:
+            keys.count_use(info.name)
+            caller = Caller(tier=info.tier, key=info.name, address=client)
     request.state.caller = caller
     return caller

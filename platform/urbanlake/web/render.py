@@ -79,9 +79,13 @@ def render(
         version=__version__,
         url_with=functools.partial(url_with, request),
         now=datetime.now(UTC),
+        signin_lapsed=getattr(request.state, "signin_lapsed", False),
         **context,
     )
-    return HTMLResponse(page, status_code=status, headers={"Cache-Control": "no-cache"})
+    response = HTMLResponse(page, status_code=status, headers={"Cache-Control": "no-cache"})
+    if getattr(request.state, "signin_lapsed", False):
+        response.delete_cookie(KEY_COOKIE, path="/")
+    return response
 
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
