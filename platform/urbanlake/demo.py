@@ -216,14 +216,17 @@ def run_demo(settings: Settings, console: Console, serve: bool = False) -> int:
 
 
 def serve_api(settings: Settings, console: Console) -> None:
-    """Serve the catalog API on ``api.host:api.port`` until Ctrl-C (the demo feeds keep running)."""
+    """Serve the portal and the catalog API on ``api.host:api.port`` until Ctrl-C (the demo feeds
+    keep running)."""
     import uvicorn
 
     from urbanlake.api.app import create_app
 
     base = f"http://{settings.api.host}:{settings.api.port}"
-    console.print("[bold]The catalog API is up[/bold] (Ctrl-C stops):")
-    for path, what in (("/api/v1/datasets", "search the datasets"),
+    console.print("[bold]The open-data portal and its API are up[/bold] (Ctrl-C stops):")
+    for path, what in (("/", "the portal: search, look at, chart, map and download the datasets"),
+                       ("/status", "data health: every dataset's freshness and quality"),
+                       ("/api/v1/datasets", "search the datasets (API)"),
                        ("/api/v1/docs", "interactive API docs"),
                        ("/api/v1/datasets/bins-above-80/records", "bins over 80 % full"),
                        ("/api/v1/datasets/bin-fill-levels/export?format=csv", "a streamed CSV export")):  # fmt: skip

@@ -22,7 +22,8 @@ def serve(
     ] = None,
     refresh: Annotated[bool, typer.Option(help="publish stale datasets before serving")] = True,
 ) -> None:
-    """Serve the catalog API (/api/v1, OpenAPI docs at /api/v1/docs) until Ctrl-C."""
+    """Serve the open-data portal (/) and the catalog API (/api/v1, docs at /api/v1/docs) until
+    Ctrl-C."""
     import contextlib
     import os
 
@@ -42,7 +43,8 @@ def serve(
     os.environ["URBANLAKE_PROJECT"] = str(settings().project_dir)
     address = f"http://{host or api.host}:{port or api.port}"
     console.print(
-        f"Catalog API at {address}/api/v1/datasets  (docs: {address}/api/v1/docs). Ctrl-C stops."
+        f"Open-data portal at {address}/  ·  API at {address}/api/v1/datasets  "
+        f"(docs: {address}/api/v1/docs). Ctrl-C stops."
     )
     # uvicorn finishes open requests on Ctrl-C (or SIGTERM), then raises the interrupt again.
     with contextlib.suppress(KeyboardInterrupt):
