@@ -76,3 +76,11 @@ def test_demo_ends_serving_the_api_and_ctrl_c_stops_it(tmp_path: Path) -> None:
     rest, _ = process.communicate(timeout=60)
     assert process.returncode == 0, rest
     assert "API stopped." in rest
+
+
+def test_demo_in_a_project_without_the_city_says_what_to_do(tmp_path: Path) -> None:
+    out = io.StringIO()
+    code = run_demo(load_settings(tmp_path, env={}), Console(file=out, width=200))
+    assert code == 1
+    assert "has none: run it from the UrbanLake checkout (`make demo`)" in out.getvalue()
+    assert not (tmp_path / "demo-data").exists()  # nothing generated, nothing started

@@ -161,6 +161,14 @@ def run_demo(settings: Settings, console: Console, serve: bool = False) -> int:
     from urbanlake.quality.report import dataset_status
     from urbanlake.sql_output import to_rich
 
+    if not any(settings.connectors_dir.rglob("*.yaml")):
+        console.print(
+            f"[red]error:[/red] the demo ingests the bundled city's connectors, and "
+            f"{settings.connectors_dir} has none: run it from the UrbanLake checkout (`make demo`), "
+            "or copy the checkout's connectors/, quality/ and catalog/ folders into the project",
+            highlight=False,
+        )
+        return 1
     folder = settings.project_dir / "demo-data"
     counts = generate_files(folder)
     server = serve_parking()
