@@ -6,7 +6,7 @@ marker, so none is told apart by colour alone."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -50,7 +50,7 @@ def _moment(value: Any) -> float | None:
     return _number(value)
 
 
-def _is_time(series: dict[str, Sequence[Point]]) -> bool:
+def _is_time(series: Mapping[str, Sequence[Point]]) -> bool:
     return any(isinstance(x, date | str) for points in series.values() for x, _ in points)
 
 
@@ -133,7 +133,7 @@ def _marker(kind: str, x: float, y: float) -> str:
 
 
 def line_chart(
-    series: dict[str, Sequence[Point]],
+    series: Mapping[str, Sequence[Point]],
     *,
     label: str,
     y_label: str,
@@ -203,8 +203,10 @@ def line_chart(
         out.append(f'<text x="{LEFT - 6}" y="{_fmt(sy(tick) + 4)}" text-anchor="end">'
                    f"{escape(format_number(tick))}</text>")  # fmt: skip
     span = x_high - x_low
-    for tick in x_ticks:
+    for i, tick in enumerate(x_ticks):
         text = format_time(tick, span) if is_time else format_number(tick)
+        if is_time and i == 0 and span <= 86400:  # hours alone: the first names the day
+            text = format_time(tick, 2 * 86400)
         # A label at the right edge ends there rather than running off the drawing.
         anchor = "end" if sx(tick) > width - RIGHT - 30 else "middle"
         out.append(f'<text x="{_fmt(sx(tick))}" y="{TOP + plot_h + 18}" text-anchor="{anchor}">'
