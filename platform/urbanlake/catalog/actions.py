@@ -8,9 +8,10 @@ snapshot, so pages, counts and exports of one version never change.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import orjson
@@ -247,6 +248,33 @@ def dataset_show(catalog: Catalog, caller: Caller, name: str) -> dict[str, Any]:
     return out
 
 
+def lake_evidence(
+    catalog: Catalog, key: tuple[Any, ...], until: datetime | None, read: Callable[[], Any]
+) -> Any:
+    """Quality evidence (scores, latest results, trends) as of the lake's current snapshot,
+    read once per snapshot: a page view that shows it costs no query while nothing commits.
+    A caller who reads late (``until``) asks of a moment that moves, and is read each time."""
+    if until is not None:
+        return read()
+    full = ("evidence", catalog.lake_snapshot(), *key)
+    found = catalog.answers.get(full)
+    if found is None:
+        found = read()
+        catalog.answers.put(full, found, max(1, 8 * len(found)))
+    return found
+
+
+def snapshot_time(catalog: Catalog, reader: LakeReader, snapshot: int) -> datetime | None:
+    """When a snapshot was committed: it never changes, so it is read once."""
+    key = ("snapshot_time", snapshot)
+    found = catalog.answers.get(key)
+    if found is None:
+        found = reader.snapshot_time(snapshot)
+        if found is not None:
+            catalog.answers.put(key, found)
+    return found
+
+
 def _quality_tables(entry: DatasetEntry, latest: dict[str, Any] | None) -> list[str]:
     if entry.source.table:
         return [entry.source.table]
@@ -261,7 +289,7 @@ def quality_summary(
     until: datetime | None = None,
 ) -> dict[str, Any]:
     """The input tables' quality scores (as known at ``until``, for a caller who reads late)."""
-    scores = reader.quality_scores(until)
+    scores = lake_evidence(catalog, ("scores",), until, lambda: reader.quality_scores(until))
     tables = _quality_tables(entry, latest)
     known = [t for t in tables if t in scores]
     if not known:
@@ -281,7 +309,7 @@ def freshness(
     limit = catalog.max_age.get(entry.name)
     last = None
     if latest is not None:
-        moments = [reader.snapshot_time(int(i["snapshot"])) for i in latest["inputs"]]
+        moments = [snapshot_time(catalog, reader, int(i["snapshot"])) for i in latest["inputs"]]
         known = [m for m in moments if m is not None]
         last = min(known) if known else None
     age = (datetime.now(UTC) - last).total_seconds() if last else None
@@ -480,15 +508,18 @@ def dataset_quality(catalog: Catalog, caller: Caller, name: str, runs: int = 10)
     until = catalog.cutoff(caller, entry)
     reader = catalog.reader()
     try:
-        tables = _quality_tables(entry, latest)
-        return {
-            "summary": quality_summary(catalog, reader, entry, latest, until),
-            "tables": {
-                t: {"expectations": [_public_result(r) for r in reader.latest_quality_results(t, until)],
-                    "trend": reader.quality_trend(t, runs, until)}
-                for t in tables
-            },
-        }  # fmt: skip
+        tables: dict[str, Any] = {}
+        for table in _quality_tables(entry, latest):
+            results = lake_evidence(
+                catalog,
+                ("latest", table),
+                until,
+                partial(reader.latest_quality_results, table, until),
+            )
+            trend = lake_evidence(catalog, ("trend", table, runs), until,
+                                  partial(reader.quality_trend, table, runs, until))  # fmt: skip
+            tables[table] = {"expectations": [_public_result(r) for r in results], "trend": trend}
+        return {"summary": quality_summary(catalog, reader, entry, latest, until), "tables": tables}
     finally:
         reader.close()
 

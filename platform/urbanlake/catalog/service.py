@@ -103,7 +103,7 @@ class Catalog:
         )
         self.raw = RawStore(settings)
         self.answers = LruCache(settings.api.cache_values)
-        self._versions: tuple[float, dict[str, list[dict[str, Any]]]] | None = None
+        self._versions: tuple[float, dict[str, list[dict[str, Any]]], int] | None = None
         self._versions_lock = threading.Lock()
         self._sandbox: SqlSandbox | None = None
         self._sandbox_lock = threading.Lock()
@@ -158,22 +158,31 @@ class Catalog:
     def versions(self, name: str) -> list[dict[str, Any]]:
         """Every published version of a dataset, newest first, for no caller in particular
         (re-read at most once a second): what a caller sees comes from ``versions_for``."""
+        return self._lake_state()[1].get(name, [])
+
+    def lake_snapshot(self) -> int:
+        """The lake's current snapshot, as of the last read (at most a second ago): answers
+        derived from the whole lake (quality evidence) are kept under it."""
+        return self._lake_state()[2]
+
+    def _lake_state(self) -> tuple[float, dict[str, list[dict[str, Any]]], int]:
         now = time.monotonic()
         with self._versions_lock:
             cached = self._versions
         if cached is None or now - cached[0] > VERSIONS_TTL:
             reader = self.reader()
             try:
+                snapshot = reader.current_snapshot()
                 rows = reader.dataset_versions()
             finally:
                 reader.close()
             grouped: dict[str, list[dict[str, Any]]] = {}
             for row in rows:
                 grouped.setdefault(row["dataset"], []).append(row)
-            cached = (now, grouped)
+            cached = (now, grouped, snapshot)
             with self._versions_lock:
                 self._versions = cached
-        return cached[1].get(name, [])
+        return cached
 
 
 def freshness_limit(
