@@ -9,6 +9,7 @@ import typer
 from urbanlake.cli.app import app, console, fail, open_lake, settings
 from urbanlake.cli.ingest import publish_table, refresh_catalog
 from urbanlake.core.errors import UrbanLakeError
+from urbanlake.web.strings import Strings
 
 
 @app.command()
@@ -33,6 +34,8 @@ def serve(
     # The lake is opened here once, before any worker starts: a new project's catalog is created
     # by one process, and a lake that cannot be opened is one clear error, not one per worker.
     try:
+        if api.web_strings:  # a broken translation is one clear error here, not one per worker
+            Strings.load(settings().project_dir / api.web_strings)
         lake = open_lake()
         results = refresh_catalog(lake, None) if refresh else []
         lake.close()
