@@ -97,6 +97,7 @@ EN: dict[str, str] = {
     "search.label": "Search datasets",
     "search.submit": "Search",
     "search.filters": "Narrow the results",
+    "search.to_results": "Skip the filters, to the results",
     "search.apply": "Apply",
     "search.selected": "Selected filters",
     "search.remove": "Remove filter",
