@@ -233,8 +233,9 @@ def schema_view(detail: dict[str, Any]) -> list[dict[str, Any]]:
         s = stats.get(column["name"], {})
         nulls = s.get("null_count")
         share = nulls / rows if rows and nulls is not None else None
+        shown = moment if (column.get("type") or "").upper().startswith("TIMESTAMP") else number
         out.append({**column, "nulls": percent(share) if share is not None else "",
-                    "min": number(s.get("min")), "max": number(s.get("max"))})  # fmt: skip
+                    "min": shown(s.get("min")), "max": shown(s.get("max"))})  # fmt: skip
     return out
 
 
