@@ -100,8 +100,9 @@ class ApiSettings(BaseModel):
         "changes, so a repeated page, count or aggregate is served from memory; 0: none",
     )
     web_strings: str = Field(
-        "", description="YAML file (relative to the project) of the web catalog's words, to "
-        "translate it; empty: English"
+        "",
+        description="YAML file (relative to the project) of the web catalog's words, to "
+        "translate it; empty: English",
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from urbanlake import __version__
@@ -98,12 +98,13 @@ def error_page(request: Request, status: int, message: str) -> HTMLResponse:
                   status=status)  # fmt: skip
 
 
-def page(handler: Callable[..., HTMLResponse]) -> Callable[..., HTMLResponse]:
+def page(handler: Callable[..., Response]) -> Callable[..., Response]:
     """A web route: a refused request (no such dataset, a bad filter, an unreadable lake) is an
-    error page with the API's status, never a JSON body or a traceback."""
+    error page with the API's status, never a JSON body or a traceback. The route answers a page
+    or a redirect."""
 
     @functools.wraps(handler)
-    def wrapped(*args: Any, **kwargs: Any) -> HTMLResponse:
+    def wrapped(*args: Any, **kwargs: Any) -> Response:
         request: Request = kwargs["request"]
         try:
             return handler(*args, **kwargs)
