@@ -302,3 +302,17 @@ def test_a_bad_key_is_refused_with_the_form_and_no_cookie(demo_api: ApiServer, k
     assert alert.text == ("Enter your API key." if not key else
                           "This key is not valid: it may be mistyped, expired or revoked.")  # fmt: skip
     assert "value" not in field_.attrs  # the key typed is never written back into the page
+
+
+def test_another_site_cannot_sign_a_visitor_in_or_out(demo_api: ApiServer, partner: str) -> None:
+    """A form posted from another site's page (its Origin) changes nothing; this site's own
+    form (same Origin) works."""
+    evil = {"origin": "http://attacker.example"}
+    forced = httpx.post(f"{demo_api.url}/signin", data={"key": partner}, headers=evil, timeout=120)
+    assert forced.status_code == 403 and "set-cookie" not in forced.headers
+    assert "sent from another site" in forced.text
+    out = httpx.post(f"{demo_api.url}/signout", headers=evil, timeout=120)
+    assert out.status_code == 403 and "set-cookie" not in out.headers
+    own = {"origin": demo_api.url}
+    signed = httpx.post(f"{demo_api.url}/signin", data={"key": partner}, headers=own, timeout=120)
+    assert signed.status_code == 303 and signed.headers["set-cookie"].startswith(KEY_COOKIE)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -25,6 +25,7 @@ from urbanlake.web.render import (
     KEY_COOKIE,
     caller_of,
     catalog_of,
+    error_page,
     page,
     render,
     strings_of,
@@ -240,6 +241,15 @@ def signin_page(request: Request, error: str | None = None) -> HTMLResponse:
     return response
 
 
+def same_origin(request: Request) -> bool:
+    """Whether a form was posted from this site: browsers send ``Origin`` with every POST, so
+    another site's page cannot sign a visitor in with its own key, or out."""
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None  # no Origin: not a browser's cross-site form; "null": opaque
+    return urlsplit(origin).netloc == request.headers.get("host", request.url.netloc)
+
+
 @router.get("/signin", response_class=HTMLResponse)
 @page
 def signin_form(request: Request) -> HTMLResponse:
@@ -248,12 +258,12 @@ def signin_form(request: Request) -> HTMLResponse:
 
 @router.post("/signin", response_class=HTMLResponse)
 @page
-def signin(
-    request: Request, form: Annotated[dict[str, list[str]], Depends(form_of)]
-) -> HTMLResponse:
+def signin(request: Request, form: Annotated[dict[str, list[str]], Depends(form_of)]) -> Response:
     """Check the key (a plain ``def``: the slow hash runs in a worker thread), keep it in an
     HttpOnly cookie and go home; a key that is not valid is the form again, with a 401."""
     t = strings_of(request)
+    if not same_origin(request):
+        return error_page(request, 403, t("signin.cross_site"))
     key = (form.get("key") or [""])[0].strip()
     if not key:
         return signin_page(request, t("signin.empty"))
@@ -264,8 +274,7 @@ def signin(
         keys.check(key)
     except InvalidKey:
         return signin_page(request, t("signin.invalid"))
-    # A 303 as an HTMLResponse (empty): every @page route answers one type.
-    response = HTMLResponse(status_code=303, headers={"Location": "/"})
+    response = RedirectResponse("/", status_code=303)
     response.set_cookie(KEY_COOKIE, key, path="/", httponly=True, samesite="lax",
                         secure=request.url.scheme == "https")  # fmt: skip
     return response
@@ -274,6 +283,8 @@ def signin(
 @router.post("/signout")
 def signout(request: Request) -> Response:
     """Forget the sign-in: the cookie goes, the visitor is the public again."""
+    if not same_origin(request):
+        return error_page(request, 403, strings_of(request)("signin.cross_site"))
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(KEY_COOKIE, path="/", httponly=True, samesite="lax",
                            secure=request.url.scheme == "https")  # fmt: skip

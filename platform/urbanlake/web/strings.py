@@ -21,6 +21,7 @@ EN: dict[str, str] = {
     "nav.signin": "Sign in",
     "nav.signout": "Sign out",
     "nav.signed_in_as": "Signed in as {name}",
+    "signin.cross_site": "This form was sent from another site: sign in on this site's own page.",
     "signin.lapsed": "Your sign-in has ended (its key expired or was revoked): you now see public data only.",
     "skip": "Skip to main content",
     "footer.api": "Everything here is also in the API",
