@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,9 @@ from tests.api.test_live_lake import (
     write_batch,
 )
 from tests.servers import ApiServer, new_project, start_server
+from urbanlake.web.dataset import duration, json_ld, quality_view, score_badge, snippets_view
 from urbanlake.web.render import KEY_COOKIE
+from urbanlake.web.strings import Strings
 
 GEO, PLAIN, PARTNER = "bin-fill-levels", "parking-occupancy", "meter-readings"
 SECTIONS = ["about", "freshness", "quality", "schema", "preview", "chart", "map-section",
@@ -347,3 +350,61 @@ def test_changed_rows_show_the_old_and_the_new_value(two_versions: ApiServer) ->
     assert n.find_all("del")[0].text().split()[-1] == str(first["before"]["n"])
     assert n.find_all("ins")[0].text().split()[-1] == str(first["after"]["n"])
     assert cells[columns.index("meter_id")].text() == first["after"]["meter_id"]
+
+
+# -- the parts on their own ------------------------------------------------------------------------
+
+
+def test_the_quality_trend_is_drawn_once_there_are_two_runs() -> None:
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    runs = [{"run_id": f"r{i}", "validated_at": start + timedelta(hours=i), "batches": 1,
+             "passed": 10 - i, "failed": i, "quarantined": i} for i in range(3)]  # fmt: skip
+    failing = {"expectation": "expect_column_values_to_not_be_null", "column_name": None,
+               "kwargs": {"column_list": ["a", "b"]}, "success": False, "unexpected_count": 4,
+               "unexpected_percent": 2.0, "validated_at": start}  # fmt: skip
+    report = {"summary": {"checked": True, "score": 0.8, "last_passed": None, "tables": ["x.y"]},
+              "tables": {"x.y": {"expectations": [failing], "trend": runs}}}  # fmt: skip
+    view = quality_view(report, Strings())
+    assert view["badge"] == {"word": "ds.quality.fair", "class": "warn", "percent": "80%"}
+    assert [r["share"] for r in view["trend"]] == [1.0, 0.9, 0.8]
+    assert view["failed"][0]["column"] == "a, b" and view["failed"][0]["unexpected"] == 4
+    chart = str(view["chart"])
+    assert chart.startswith("<svg") and 'role="img"' in chart
+    assert 'aria-label="Share of quality checks passed per validation run"' in chart
+    one = quality_view({**report, "tables": {"x.y": {"expectations": [], "trend": runs[:1]}}},
+                       Strings())  # fmt: skip
+    assert one["chart"] is None and len(one["trend"]) == 1  # one run: the table alone
+
+
+def test_a_score_is_told_in_words() -> None:
+    assert score_badge(0.99, True)["word"] == "ds.quality.good"
+    assert score_badge(0.5, True)["class"] == "bad"
+    assert score_badge(None, True)["word"] == score_badge(1.0, False)["word"]
+
+
+def test_durations_in_words() -> None:
+    t = Strings()
+    assert duration(t, None) is None
+    assert duration(t, 30) == "less than a minute"
+    assert duration(t, 60) == "1 minute" and duration(t, 3 * 3600 + 5) == "3 hours"
+    assert duration(t, 2 * 86400) == "2 days"
+
+
+def test_json_ld_cannot_close_its_script_element() -> None:
+    text = str(json_ld({"name": "</script><script>alert(1)</script> & more"}))
+    assert "</script>" not in text and "<" not in text and "&" not in text
+    assert json.loads(text)["name"] == "</script><script>alert(1)</script> & more"
+
+
+def test_snippets_of_a_partner_dataset_read_the_key_from_the_environment() -> None:
+    detail = {"name": "meter-readings", "access": "partner"}
+    stable = "http://x/api/v1/datasets/meter-readings/versions/3/data.parquet"
+    snippets = {s["key"]: s["code"] for s in
+                snippets_view("http://x", detail, [("kwh__ne", "1"), ("kwh__ne", "9")], stable)}  # fmt: skip
+    assert set(snippets) == {"curl", "python", "pandas", "duckdb", "r"}
+    assert all("URBANLAKE_API_KEY" in code for code in snippets.values())
+    assert "kwh__ne=1&kwh__ne=9" in snippets["curl"]
+    # A filter given twice: the pairs, since a dict would keep one of them.
+    assert '[("limit", "100"), ("kwh__ne", "1"), ("kwh__ne", "9")]' in snippets["python"]
+    compile(snippets["python"], "python", "exec")
+    compile(snippets["pandas"], "pandas", "exec")

@@ -20,7 +20,6 @@ from markupsafe import Markup
 
 from urbanlake.catalog import actions, schema_org
 from urbanlake.catalog.metadata import FREQUENCIES, license_url, moment_of
-from urbanlake.catalog.params import RESERVED
 from urbanlake.catalog.service import Catalog
 from urbanlake.core.errors import BadQuery
 from urbanlake.web import explore, geo, svg
@@ -31,9 +30,6 @@ router = APIRouter(include_in_schema=False)
 
 QUALITY_RUNS = 10  # recent validation runs in the quality trend
 CHANGES_SHOWN = 50  # rows of each kind (inserted, updated, deleted) the changes page lists
-# Query parameters of the dataset page that are not record filters: the preview's filter form
-# (folded into a filter by ``explore.filter_redirect``) and the chart builder's ``chart_*``.
-PAGE_PARAMETERS = {"fcol", "fop", "fval"}
 # A quality score at or above the first bound is "good", at or above the second "fair".
 GOOD_SCORE, FAIR_SCORE = 0.95, 0.8
 
@@ -42,16 +38,6 @@ def base_url(request: Request, catalog: Catalog) -> str:
     """The catalog's public address (``api.url``), else the request's own: snippets and the
     stable Parquet URL are absolute, to be copied elsewhere."""
     return (catalog.settings.api.url or str(request.base_url)).rstrip("/")
-
-
-def record_filters(request: Request) -> list[tuple[str, str]]:
-    """The active record filters of the page URL (``col=value``, ``col__op=value``), in order:
-    what a download carries. Paging, order, version and chart parameters are not filters."""
-    return [
-        (key, value)
-        for key, value in request.query_params.multi_items()
-        if key not in RESERVED and key not in PAGE_PARAMETERS and not key.startswith("chart_")
-    ]
 
 
 def _query(pairs: list[tuple[str, str]]) -> str:
@@ -349,7 +335,7 @@ def dataset_view(request: Request, name: str) -> HTMLResponse:
     catalog, caller, t = catalog_of(request), caller_of(request), strings_of(request)
     detail = actions.dataset_show(catalog, caller, name)
     base = base_url(request, catalog)
-    filters = record_filters(request)
+    filters = explore.filter_items(request)  # the preview's own rule: downloads match it
     downloads = downloads_view(base, detail, filters)
     versions = actions.dataset_versions(catalog, caller, name)["versions"]
     context = {
