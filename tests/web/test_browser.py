@@ -342,7 +342,7 @@ def script_landed(tab: Tab, name: str) -> bool:
     return response.status == 200
 
 
-def test_javascript_enhances_the_chart_and_the_map(open_tab: OpenTab) -> None:
+def test_javascript_enhances_the_chart_and_the_map(open_tab: OpenTab, portal: str) -> None:
     tab = open_tab()
     if not (script_landed(tab, "map.js") and script_landed(tab, "chart.js")):
         pytest.skip(
@@ -350,10 +350,22 @@ def test_javascript_enhances_the_chart_and_the_map(open_tab: OpenTab) -> None:
         )
     page = tab.page
     tab.goto(f"/datasets/{DATASET}?{CHART}")
-    expect(page.locator("#map.leaflet-container, #map .leaflet-container").first).to_be_visible()
-    drawn = page.locator("#map .leaflet-overlay-pane path, #map .leaflet-marker-pane > *")
-    expect(drawn.first).to_be_attached()
-    expect(page.locator("#chart canvas, #chart .uplot").first).to_be_visible()
+    live_map = page.locator("#map .leaflet-container")
+    expect(live_map).to_be_visible()
+    assert live_map.get_attribute("aria-label"), "the interactive map has no name"
+    features = len(
+        api_json(portal, f"/datasets/{DATASET}/records", {"format": "geojson", "limit": "1000"})[
+            "features"
+        ]
+    )
+    expect(page.locator("#map .leaflet-overlay-pane path.map-point")).to_have_count(features)
+    expect(page.locator('#map svg[role="img"]')).to_be_hidden()  # the fallback steps aside
+
+    live_chart = page.locator('#chart .chart-live[role="img"]')
+    expect(live_chart).to_be_visible()
+    assert live_chart.get_attribute("aria-label"), "the interactive chart has no name"
+    expect(live_chart.locator("canvas").first).to_be_visible()
+    expect(page.locator("#chart svg.chart")).to_be_hidden()
     tab.assert_local()
 
 
