@@ -282,6 +282,16 @@ EN: dict[str, str] = {
     "ds.changes.none": "None.",
     "ds.changes.was": "was",
     "ds.changes.now": "now",
+    # map
+    "map.label": "Map of {count} points of {title}",
+    "map.label_shapes": "Map of {count} shapes of {title}",
+    "map.interactive": "Interactive map of {title}: arrow keys move it, + and − zoom",
+    "map.capped": "Showing the first {shown} of {total}.",
+    "map.none": "No row has a position to show.",
+    "map.basemap": "Grey dots: where the city's other open data lies ({names}), as the background. North is up; the bar shows distance.",
+    "map.no_basemap": "No other geographic dataset of the city to draw a background from.",
+    "map.attribution": "Background: the city's open data",
+    "map.geojson": "These positions as GeoJSON",
 }
 
 
