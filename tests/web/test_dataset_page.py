@@ -33,6 +33,14 @@ from urbanlake.web.strings import Strings
 GEO, PLAIN, PARTNER = "bin-fill-levels", "parking-occupancy", "meter-readings"
 SECTIONS = ["about", "freshness", "quality", "schema", "preview", "chart", "map-section",
             "versions", "downloads", "snippets"]  # fmt: skip
+LATER = """\
+name: meters-later
+domain: energy
+title: Meter readings, republished
+publisher: {name: Test Utility}
+license: CC-BY-4.0
+source: {table: energy.meters}
+"""
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
         "track", "wbr"}  # fmt: skip
 
@@ -278,7 +286,8 @@ def test_a_missing_dataset_and_bad_versions_are_error_pages(demo_api: ApiServer)
 @pytest.fixture(scope="module")
 def two_versions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     """A small city published twice: meter readings (400 rows, then 400 more) and a daily sum
-    of them, whose rows of the second batch's days change in place."""
+    of them, whose rows of the second batch's days change in place; and an entry added since,
+    not yet published."""
     project = new_project(tmp_path_factory.mktemp("changes") / "city", with_city=False)
     (project / "connectors").mkdir()
     (project / "connectors" / "meters.yaml").write_text(CONNECTOR)
@@ -290,6 +299,7 @@ def two_versions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer
     for index in range(2):
         write_batch(project, index)
         ingest_and_publish(project)
+    (project / "catalog" / "energy" / "meters-later.yaml").write_text(LATER)  # not published
     server = start_server(project)
     yield server
     server.stop()
@@ -350,6 +360,19 @@ def test_changed_rows_show_the_old_and_the_new_value(two_versions: ApiServer) ->
     assert n.find_all("del")[0].text().split()[-1] == str(first["before"]["n"])
     assert n.find_all("ins")[0].text().split()[-1] == str(first["after"]["n"])
     assert cells[columns.index("meter_id")].text() == first["after"]["meter_id"]
+
+
+def test_a_dataset_not_yet_published_has_its_page_with_nothing_to_download(
+    two_versions: ApiServer,
+) -> None:
+    response = page(two_versions, "/datasets/meters-later")
+    assert response.status_code == 200, response.text
+    doc = dom(response.text)
+    assert section_ids(doc) == [s for s in SECTIONS if s != "map-section"]
+    assert "Not published yet" in doc.by_id("downloads").text()
+    assert doc.by_id("downloads").find_all("a") == []
+    assert "read_parquet('" not in doc.by_id("snippets").text()  # no version, no stable file
+    assert "Not published yet" in doc.by_id("versions").text()
 
 
 # -- the parts on their own ------------------------------------------------------------------------
