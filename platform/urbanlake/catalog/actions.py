@@ -484,6 +484,11 @@ def dataset_changes(
                 parameter,
                 "unknown_version",
             )
+    # Two published versions never change: neither does what changed between them.
+    cache_key = ("changes", name, before, after, limit)
+    cached = catalog.answers.get(cache_key)
+    if cached is not None:
+        return dict(cached)
     pinned = pin(catalog, caller, name)
     key = entry.primary_key or list(pinned.types)
     reader = catalog.reader()
@@ -497,7 +502,9 @@ def dataset_changes(
         rows = table.to_pylist()
         out[part] = rows
     out["complete"] = all(counts[p] <= limit for p in counts)
-    return out
+    shown = sum(len(out[p]) for p in found)
+    catalog.answers.put(cache_key, out, max(1, shown * max(1, len(pinned.types))))
+    return dict(out)
 
 
 def dataset_quality(catalog: Catalog, caller: Caller, name: str, runs: int = 10) -> dict[str, Any]:
