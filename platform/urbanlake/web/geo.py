@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Request
+from markupsafe import Markup
 
 from urbanlake.catalog import actions
 from urbanlake.catalog.params import parse_record_params
@@ -155,7 +156,13 @@ def read_shapes(
     pairs = [*filters, ("select", ",".join(geometry_columns(geometry))),
              ("limit", str(MAX_POINTS))]  # fmt: skip
     page = actions.records_page(catalog, caller, name, parse_record_params(pairs))
-    return [row_shapes(row, geometry) for row in page["rows"]], int(page["total"])
+    # A version never changes: neither do the shapes read from one of its pages.
+    key = ("map-shapes", name, page["version"], tuple(pairs))
+    shapes: list[Shapes] | None = catalog.answers.get(key)
+    if shapes is None:
+        shapes = [row_shapes(row, geometry) for row in page["rows"]]
+        catalog.answers.put(key, shapes, max(1, 2 * len(shapes)))
+    return shapes, int(page["total"])
 
 
 @dataclass
@@ -204,6 +211,12 @@ class Frame:
     south: float
     east: float
     north: float
+    scale: float = field(init=False)  # the cosine of the middle latitude
+    unit: float = field(init=False)  # viewBox units per degree of latitude
+
+    def __post_init__(self) -> None:
+        self.scale = max(math.cos(math.radians((self.south + self.north) / 2)), 0.05)
+        self.unit = WIDTH / ((self.east - self.west) * self.scale)
 
     @classmethod
     def around(cls, positions: Iterable[Position]) -> Frame | None:
@@ -227,15 +240,6 @@ class Frame:
             grow = (high / HIGHEST - wide) / scale / 2
             west, east = west - grow, east + grow
         return cls(west, max(south, -90.0), east, min(north, 90.0))
-
-    @property
-    def scale(self) -> float:
-        return max(math.cos(math.radians((self.south + self.north) / 2)), 0.05)
-
-    @property
-    def unit(self) -> float:
-        """ViewBox units per degree of latitude."""
-        return WIDTH / ((self.east - self.west) * self.scale)
 
     @property
     def height(self) -> int:
@@ -295,6 +299,11 @@ class Frame:
                 "text": text}  # fmt: skip
 
 
+def circles(spots: Iterable[tuple[int, int]]) -> Markup:
+    """One SVG circle a point (whole numbers only: nothing here comes from the data as text)."""
+    return Markup("".join(f'<circle cx="{x}" cy="{y}" r="5"/>' for x, y in spots))
+
+
 def _degrees(value: float, decimals: int, positive: str, negative: str) -> str:
     hemisphere = positive if value >= 0 else negative
     return f"{abs(value):.{decimals}f}°{hemisphere}"
@@ -333,7 +342,7 @@ def map_context(
         svg = {
             "width": WIDTH,
             "height": frame.height,
-            "points": [frame.xy(spot) for spot in shapes.points],
+            "circles": circles(frame.xy(spot) for spot in shapes.points),
             "lines": frame.path(Shapes(lines=shapes.lines), dots=False),
             "basemap": frame.path(base, dots=True),
             "graticule": frame.graticule(),
