@@ -9,6 +9,7 @@ downloads a browser of its own. Without Chromium the browser tests skip and say 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -40,6 +41,12 @@ GEO, PLAIN = "bin-fill-levels", "parking-occupancy"  # a dataset with a map, one
 CHART = "chart_y=fill_level&chart_fn=avg&chart_bucket=1h"  # a chart of the geographic one
 
 
+# A page's enhancements are done: the map is live or there is none, the chart likewise.
+ENHANCED = """() => document.readyState === 'complete' &&
+  (!document.querySelector('#map[data-geojson]') || !!document.querySelector('#map.map-live')) &&
+  (!document.querySelector('#chart-data') || !!document.querySelector('#chart .chart-live'))"""
+
+
 def chromium_path() -> str | None:
     """The Chromium to drive: ``URBANLAKE_CHROMIUM`` when set, else the system's."""
     override = os.environ.get(CHROMIUM_ENV)
@@ -60,11 +67,22 @@ class Tab:
     page: Page
     requests: list[str] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)
+    javascript: bool = True
 
     def goto(self, url: str) -> Any:
-        """Load a page and wait until it and what it loads have settled."""
-        response = self.page.goto(url, wait_until="networkidle")
+        """Load a page and, with JavaScript on, wait for its enhancements to finish drawing."""
+        response = self.page.goto(url, wait_until="load")
+        if self.javascript:
+            self.settle()
         return response
+
+    def settle(self) -> None:
+        """Wait until the map and the chart are drawn (or a few seconds have passed: a broken
+        enhancement leaves the page as it reads without JavaScript, which the tests then see)."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        with contextlib.suppress(PlaywrightTimeout):
+            self.page.wait_for_function(ENHANCED, timeout=5_000)
 
     def assert_local(self) -> None:
         assert self.blocked == [], f"requests to another host: {self.blocked}"
@@ -111,7 +129,7 @@ def open_tab(browser: Browser, portal: str) -> Iterator[OpenTab]:
             accept_downloads=True,
         )
         context.set_default_timeout(15_000)
-        tab = Tab(context=context, page=context.new_page())
+        tab = Tab(context=context, page=context.new_page(), javascript=javascript)
 
         def only_this_machine(route: Route, request: Request) -> None:
             tab.requests.append(request.url)
