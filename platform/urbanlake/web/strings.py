@@ -290,7 +290,6 @@ EN: dict[str, str] = {
     "map.none": "No row has a position to show.",
     "map.basemap": "Grey dots: where the city's other open data lies ({names}), as the background. North is up; the bar shows distance.",
     "map.no_basemap": "No other geographic dataset of the city to draw a background from.",
-    "map.attribution": "Background: the city's open data",
     "map.geojson": "These positions as GeoJSON",
 }
 

@@ -70,10 +70,9 @@
     canvas.tabIndex = 0;
     holder.insertBefore(canvas, holder.firstChild);
     var map = L.map(canvas, { keyboard: true, minZoom: 2, maxZoom: 19, zoomSnap: 0.5 });
-    var credit = document.createElement("span");
-    credit.textContent = holder.getAttribute("data-basemap-label") || "";
+    // The credit links to the local list of vendored libraries; the note under the map says
+    // what the background is (a long credit would cover the scale on a phone).
     map.attributionControl.setPrefix('<a href="/static/vendor/README.md">Leaflet</a>');
-    map.attributionControl.addAttribution(credit.innerHTML);
     L.control.scale({ imperial: false }).addTo(map);
 
     var basemap = (holder.getAttribute("data-basemap") || "").split(/\s+/).filter(Boolean);
@@ -86,14 +85,14 @@
           interactive: false,
           style: lineStyle("map-base-line"),
           pointToLayer: function (feature, where) {
-            return L.circleMarker(where, { radius: 2.5, className: "map-base-point", interactive: false });
+            return L.circleMarker(where, { radius: 3, className: "map-base-point", interactive: false });
           }
         });
       });
       var data = L.geoJSON(answers[0], {
         style: lineStyle("map-line"),
         pointToLayer: function (feature, where) {
-          return L.circleMarker(where, { radius: 6, className: "map-point" });
+          return L.circleMarker(where, { radius: 5, className: "map-point" });
         },
         onEachFeature: function (feature, layer) {
           layer.bindPopup(popup(feature.properties));
