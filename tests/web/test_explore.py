@@ -17,6 +17,8 @@ import httpx
 import pytest
 
 from tests.servers import ApiServer
+from urbanlake.web.explore import MAX_CELLS, default_bucket, draw, time_column
+from urbanlake.web.strings import Strings
 from urbanlake.web.svg import line_chart, nice_ticks
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -279,6 +281,10 @@ def test_a_bad_filter_is_said_in_the_page(demo_api: ApiServer, query: str, words
     assert words in error.group(1)
     assert '<form id="filter"' in preview  # to correct it
     assert "<table" not in preview
+    chart = section(response.text, "chart")
+    assert ("corrected" in chart) == (query != "?cursor=garbage")  # said once, in the preview
+    if "cursor" in query:
+        assert link(preview, "first") == f"/datasets/{GROUPED}#preview"
 
 
 def chart_data(html: str) -> dict[str, Any]:
@@ -350,3 +356,42 @@ def test_a_chart_it_cannot_draw_is_said_in_the_page(demo_api: ApiServer) -> None
     assert "&#39;bin_id&#39; is not a numeric column" in chart
     assert "&#39;7m&#39; is not a time bucket" in chart
     assert "<svg" not in chart
+
+
+# -- choices the chart makes on its own ------------------------------------------------------------
+
+
+def detail_of(columns: dict[str, str], low: str, high: str, key: list[str]) -> dict[str, Any]:
+    stats = {name: {"min": low, "max": high, "distinct_estimate": 10} for name in columns}
+    return {"schema": [{"name": n, "type": t} for n, t in columns.items()],
+            "statistics": {"columns": stats}, "primary_key": key}  # fmt: skip
+
+
+def test_the_event_time_is_the_key_s_timestamp_else_the_first() -> None:
+    columns = {"fed_at": "TIMESTAMP WITH TIME ZONE", "seen_at": "TIMESTAMP", "day": "DATE"}
+    assert time_column(detail_of(columns, "", "", ["id", "seen_at"])) == "seen_at"
+    assert time_column(detail_of(columns, "", "", [])) == "fed_at"
+    assert time_column(detail_of({"day": "DATE", "n": "BIGINT"}, "", "", [])) == "day"
+    assert time_column(detail_of({"n": "BIGINT"}, "", "", [])) is None
+
+
+@pytest.mark.parametrize(
+    ("high", "bucket"),
+    [("2026-11-01T01:00:00+00:00", "5m"), ("2026-11-01T06:00:00+00:00", "15m"),
+     ("2026-11-03T00:00:00+00:00", "1h"), ("2027-01-01T00:00:00+00:00", "1d"),
+     ("2030-01-01T00:00:00+00:00", "1w"), ("2060-01-01T00:00:00+00:00", "1mo")],
+)  # fmt: skip
+def test_a_first_chart_s_bucket_fits_the_span(high: str, bucket: str) -> None:
+    detail = detail_of({"at": "TIMESTAMP"}, "2026-11-01T00:00:00+00:00", high, [])
+    assert default_bucket(detail, "at") == bucket
+
+
+def test_a_chart_too_big_for_a_page_says_so() -> None:
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    rows = [{"at": start + timedelta(minutes=5 * i), "avg_v": 1.0} for i in range(MAX_CELLS + 1)]
+    drawn = draw(Strings(), detail_of({"at": "TIMESTAMP", "v": "DOUBLE"}, "", "", []), rows,
+                 "at", "avg_v", "v", "avg", "5m", None)  # fmt: skip
+    assert "more than a page can draw" in drawn["error"]
+    drawn = draw(Strings(), detail_of({"at": "TIMESTAMP", "v": "DOUBLE"}, "", "", []), rows[:50],
+                 "at", "avg_v", "v", "avg", "5m", None)  # fmt: skip
+    assert "error" not in drawn and len(json.loads(str(drawn["json"]))["x"]) == 50

@@ -41,8 +41,11 @@ CONDITIONS = (("eq", "preview.op_eq"), ("ne", "preview.op_ne"), ("gt", "preview.
 SYMBOLS = {"eq": "=", "ne": "≠", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤",
            "contains": "contains", "in": "in", "isnull": "is empty:"}  # fmt: skip
 FUNCTIONS = ("avg", "sum", "min", "max", "count")
+# Time buckets, with the least time between two of them (a month: 28 days).
 BUCKETS = {"5m": timedelta(minutes=5), "15m": timedelta(minutes=15), "1h": timedelta(hours=1),
-           "1d": timedelta(days=1)}  # fmt: skip
+           "1d": timedelta(days=1), "1w": timedelta(weeks=1), "1mo": timedelta(days=28)}  # fmt: skip
+MAX_POINTS = 400  # time buckets a default chart draws at most
+MAX_CELLS = 1600  # buckets × series a chart draws at most: a page stays small (SVG, table, JSON)
 MAX_SERIES = 8  # more groups than this: the largest ones are drawn, and the page says so
 MAX_GROUP_VALUES = 12  # a column with more distinct values is not offered for grouping
 MAX_TEXT = 200  # a longer text cell is cut (the downloads carry it whole)
@@ -186,7 +189,12 @@ def preview_context(
         params.limit = PAGE_SIZE
         page = actions.records_page(catalog, caller, name, params)
     except BadQuery as exc:
-        context["error"] = t("preview.bad_request", reason=str(exc))
+        key = "preview.bad_cursor" if exc.parameter == "cursor" else "preview.bad_request"
+        context["error"] = t(key, reason=str(exc))
+        if request.query_params.get("cursor"):
+            keep = [(k, v) for k, v in request.query_params.multi_items()
+                    if k not in ("cursor", "page")]  # fmt: skip
+            context["first_url"] = _url(path, keep, "#preview")
         return context
     context["form"] = _form(request, t, columns, params)
     shown = params.select or list(page["pinned"].types)
@@ -246,42 +254,49 @@ def time_column(detail: dict[str, Any]) -> str | None:
     return dates[0] if dates else None
 
 
-def _choices(detail: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
-    """The numeric columns (positions last), the columns to group by (few values), and the
-    numeric columns that are not positions."""
+def _choices(detail: dict[str, Any]) -> tuple[list[str], list[str], str | None]:
+    """The numeric columns (positions last), the columns to group by (few values), and the one
+    a first chart draws: the measure with the most values (a count of free spaces, not the
+    garage's capacity; no position, no column without a value)."""
     geometry = detail.get("geometry") or {}
     position = {geometry.get("lon"), geometry.get("lat")}
     stats = (detail.get("statistics") or {}).get("columns") or {}
     numeric, groups = [], []
+    distinct: dict[str, int] = {}
     for column in detail.get("schema") or []:
-        name, kind = column["name"], kind_of(column.get("type") or "")
+        name, sql_type = column["name"], (column.get("type") or "").upper()
+        kind = kind_of(sql_type)
+        distinct[name] = int((stats.get(name) or {}).get("distinct_estimate") or 0)
         if kind == "number":
             numeric.append(name)
-        distinct = (stats.get(name) or {}).get("distinct_estimate")
-        if (kind in ("text", "boolean") or (kind == "number" and "INT" in (column.get("type") or "").upper())) \
-                and distinct is not None and 2 <= distinct <= MAX_GROUP_VALUES:  # fmt: skip
+        few = 2 <= distinct[name] <= MAX_GROUP_VALUES
+        if few and (kind in ("text", "boolean") or (kind == "number" and "INT" in sql_type)):
             groups.append(name)
     plain = [c for c in numeric if c not in position]
-    return plain + [c for c in numeric if c in position], groups, plain
+    measured = [c for c in plain if distinct[c] > 0] or plain or numeric
+    first = max(measured, key=lambda c: distinct[c]) if measured else None
+    return plain + [c for c in numeric if c in position], groups, first
 
 
 def default_bucket(detail: dict[str, Any], column: str) -> str:
-    """An hour, unless the data spans so little or so long that hours make too few or too many
-    points."""
+    """An hour, unless the data spans so little that hours make too few points, or so long
+    that they make more than a page should draw."""
     stats = ((detail.get("statistics") or {}).get("columns") or {}).get(column) or {}
+    types = {c["name"]: (c.get("type") or "").upper() for c in detail.get("schema") or []}
     try:
         low = datetime.fromisoformat(str(stats["min"]))
         high = datetime.fromisoformat(str(stats["max"]))
     except (KeyError, ValueError, TypeError):
-        return "1h"
+        return "1d" if types.get(column) == "DATE" else "1h"
     span = high - low
-    if span > timedelta(days=30):
-        return "1d"
-    if span < timedelta(hours=3):
-        return "5m"
-    if span < timedelta(hours=12):
-        return "15m"
-    return "1h"
+    if types.get(column) != "DATE":
+        if span < timedelta(hours=3):
+            return "5m"
+        if span < timedelta(hours=12):
+            return "15m"
+        if span / BUCKETS["1h"] <= MAX_POINTS:
+            return "1h"
+    return next((b for b in ("1d", "1w") if span / BUCKETS[b] <= MAX_POINTS), "1mo")
 
 
 def _json_script(data: Any) -> Markup:
@@ -309,7 +324,7 @@ def chart_context(
     t = strings_of(request)
     query = request.query_params
     time = time_column(detail)
-    numeric, groups, plain = _choices(detail)
+    numeric, groups, first = _choices(detail)
     hidden = [(k, v) for k, v in query.multi_items() if not k.startswith(CHART_PREFIX)]
     context: dict[str, Any] = {
         "action": request.url.path, "hidden": hidden, "time": time,
@@ -320,7 +335,7 @@ def chart_context(
         context["unavailable"] = t("chart.unavailable")
         return context
     asked = bool(query.get("chart_y"))
-    y = query.get("chart_y") or (plain or numeric)[0]
+    y = query.get("chart_y") or first or numeric[0]
     fn = query.get("chart_fn") or "avg"
     bucket = query.get("chart_bucket") or default_bucket(detail, time)
     group = query.get("chart_group") or None
@@ -346,7 +361,11 @@ def chart_context(
         result = actions.records_aggregate(catalog, caller, detail["name"], params, group,
                                            f"{time}:{bucket}", metric)  # fmt: skip
     except BadQuery as exc:
-        context["error"] = t("chart.bad_request", reason=str(exc))
+        # A filter the preview already says is wrong is not said twice.
+        own = exc.parameter in ("group_by", "bucket", "metrics")
+        context["error"] = (
+            t("chart.bad_request", reason=str(exc)) if own else t("chart.bad_filters")
+        )
         return context
     context.update(draw(t, detail, result["rows"], time, value_key, y, fn, bucket, group))
     return context
@@ -388,6 +407,8 @@ def draw(
             grid = [xs[0] + i * step for i in range(count)]
             if set(xs) <= set(grid):
                 xs = grid
+    if len(xs) * max(1, len(kept)) > MAX_CELLS:
+        return {"error": t("chart.too_many", points=f"{len(xs) * len(kept):,}")}
     series = {g: [(x, by_group[g].get(x)) for x in xs] for g in kept}
     unit = _unit(detail, y)
     y_label = t("chart.count") if fn == "count" else (f"{y} ({unit})" if unit else y)
