@@ -6,12 +6,14 @@ the message lists every violation with its rule, what it asks and the elements t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import expect
 
 from tests.web.conftest import (
     CHART,
@@ -46,13 +48,15 @@ def wrong_key(tab: Tab, context: dict[str, Any]) -> None:
     tab.page.get_by_label("API key").fill("ul_not-a-real-key")
     with tab.page.expect_navigation():
         tab.page.get_by_role("button", name="Sign in").click()
+    # The error page: the form again, its field pointing at the message that says what went wrong.
+    expect(tab.page.get_by_label("API key")).to_have_attribute("aria-describedby", re.compile("."))
 
 
 def signed_in(tab: Tab, context: dict[str, Any]) -> None:
     tab.page.get_by_label("API key").fill(context["partner_key"])
     with tab.page.expect_navigation():
         tab.page.get_by_role("button", name="Sign in").click()
-    tab.goto(f"/datasets/{context['partner_dataset']}")
+    assert tab.goto(f"/datasets/{context['partner_dataset']}").status == 200, "not signed in"
 
 
 PAGES = {
