@@ -395,3 +395,9 @@ def test_a_chart_too_big_for_a_page_says_so() -> None:
     drawn = draw(Strings(), detail_of({"at": "TIMESTAMP", "v": "DOUBLE"}, "", "", []), rows[:50],
                  "at", "avg_v", "v", "avg", "5m", None)  # fmt: skip
     assert "error" not in drawn and len(json.loads(str(drawn["json"]))["x"]) == 50
+
+
+def test_a_bad_filter_on_a_map_dataset_is_said_in_the_page_too(demo_api: ApiServer) -> None:
+    response = page(demo_api, "?fill_level__gt=lots", DATASET)  # a dataset with a map
+    assert response.status_code == 200
+    assert "is not a DOUBLE value" in section(response.text, "preview")

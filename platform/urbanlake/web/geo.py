@@ -32,7 +32,7 @@ from markupsafe import Markup
 from urbanlake.catalog import actions
 from urbanlake.catalog.params import parse_record_params
 from urbanlake.catalog.service import Caller, Catalog
-from urbanlake.core.errors import NotFound, UrbanLakeError
+from urbanlake.core.errors import BadQuery, NotFound, UrbanLakeError
 
 MAX_POINTS = 1000  # the records API's page limit, and what a page can carry as SVG
 MAX_BASEMAP = 4  # other datasets drawn as the basemap
@@ -323,8 +323,10 @@ def map_context(
     if detail.get("version") is not None:
         try:
             rows, total = read_shapes(catalog, caller, name, geometry, filters)
-        except NotFound:
-            rows, total = [], 0  # published since, or withdrawn: the page says there is nothing
+        except (NotFound, BadQuery):
+            # Published since, or withdrawn; or a filter the preview explains in its own words:
+            # the map shows nothing rather than making the whole page an error.
+            rows, total = [], 0
     shapes = Shapes()
     for row in rows:
         shapes.add(row)
