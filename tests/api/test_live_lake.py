@@ -65,9 +65,10 @@ def ingest_and_publish(project: Path) -> None:
         publish(lake, catalog_entries(settings))
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
-    project = new_project(tmp_path_factory.mktemp("live") / "city", with_city=False)
+def meters_city(folder: Path) -> Path:
+    """A small city: a meter-readings connector over CSV files in data/, the readings as a
+    dataset and their daily sum as a SQL model."""
+    project = new_project(folder, with_city=False)
     (project / "connectors").mkdir()
     (project / "connectors" / "meters.yaml").write_text(CONNECTOR)
     (project / "catalog" / "energy").mkdir(parents=True)
@@ -75,6 +76,12 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     (project / "catalog" / "energy" / "meters-daily.yaml").write_text(DAILY)
     (project / "catalog" / "energy" / "meters-daily.sql").write_text(DAILY_SQL)
     (project / "data").mkdir()
+    return project
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    project = meters_city(tmp_path_factory.mktemp("live") / "city")
     for index in range(5):
         write_batch(project, index)
     ingest_and_publish(project)

@@ -17,15 +17,8 @@ import httpx
 import pytest
 
 from tests.api.test_access import create_key
-from tests.api.test_live_lake import (
-    CONNECTOR,
-    DAILY,
-    DAILY_SQL,
-    ENTRY,
-    ingest_and_publish,
-    write_batch,
-)
-from tests.servers import ApiServer, new_project, start_server
+from tests.api.test_live_lake import ingest_and_publish, meters_city, write_batch
+from tests.servers import ApiServer, start_server
 from urbanlake.web.dataset import duration, json_ld, quality_view, score_badge, snippets_view
 from urbanlake.web.render import KEY_COOKIE
 from urbanlake.web.strings import Strings
@@ -288,14 +281,7 @@ def two_versions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer
     """A small city published twice: meter readings (400 rows, then 400 more) and a daily sum
     of them, whose rows of the second batch's days change in place; and an entry added since,
     not yet published."""
-    project = new_project(tmp_path_factory.mktemp("changes") / "city", with_city=False)
-    (project / "connectors").mkdir()
-    (project / "connectors" / "meters.yaml").write_text(CONNECTOR)
-    (project / "catalog" / "energy").mkdir(parents=True)
-    (project / "catalog" / "energy" / "meters.yaml").write_text(ENTRY)
-    (project / "catalog" / "energy" / "meters-daily.yaml").write_text(DAILY)
-    (project / "catalog" / "energy" / "meters-daily.sql").write_text(DAILY_SQL)
-    (project / "data").mkdir()
+    project = meters_city(tmp_path_factory.mktemp("changes") / "city")
     for index in range(2):
         write_batch(project, index)
         ingest_and_publish(project)
