@@ -332,7 +332,14 @@ class QuotaMiddleware:
         )
         details = [{"policy": policy.name, "quota": item.amount, "window": item.get_expiry(),
                     "retry_after": retry_after}]  # fmt: skip
-        response = error_response(429, "rate_limited", message, details, headers=headers)
+        # A person's browser asking for a page gets a page that says so (app.state.page_error).
+        request = Request(scope)
+        page_error = getattr(request.app.state, "page_error", None)
+        response = page_error(request, 429, message) if page_error else None
+        if response is not None:
+            response.headers.update(headers)
+        else:
+            response = error_response(429, "rate_limited", message, details, headers=headers)
         await self._answer(scope, receive, send, caller, response)
 
     async def _answer(
