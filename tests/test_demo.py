@@ -64,7 +64,7 @@ def test_demo_ends_serving_the_api_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         lines.append(line)
         if "/api/v1/docs" in line or time.monotonic() > deadline:
             break
-    assert any("The catalog API is up" in line for line in lines), "".join(lines)
+    assert any("The open-data portal and its API are up" in line for line in lines), "".join(lines)
     for _ in range(100):  # the URLs are printed just before the server binds
         try:
             found = httpx.get(f"http://127.0.0.1:{port}/api/v1/datasets", timeout=5).json()

@@ -31,6 +31,7 @@ from urbanlake.lakehouse.record_query import (
     RecordQuery,
     RecordReader,
     check_column,
+    kind_of,
 )
 from urbanlake.lakehouse.records import TableRef
 
@@ -246,6 +247,11 @@ def dataset_show(catalog: Catalog, caller: Caller, name: str) -> dict[str, Any]:
     finally:
         reader.close()
     return out
+
+
+def column_kind(sql_type: str) -> str:
+    """number, time, boolean or text: how a surface shows, sorts and filters a column's values."""
+    return kind_of(sql_type)
 
 
 def lake_evidence(

@@ -20,7 +20,6 @@ from urbanlake.catalog import actions
 from urbanlake.catalog.params import RESERVED, RecordParams, parse_record_params
 from urbanlake.catalog.service import Caller, Catalog
 from urbanlake.core.errors import BadQuery
-from urbanlake.lakehouse.record_query import kind_of
 from urbanlake.web.render import strings_of
 from urbanlake.web.strings import Strings
 from urbanlake.web.svg import format_number, line_chart
@@ -201,7 +200,7 @@ def preview_context(
     order = dict(params.order_by[:1])  # the column the person sorted by leads the order
     clean = [(k, v) for k, v in request.query_params.multi_items()
              if k not in ("cursor", "page", "order_by")]  # fmt: skip
-    kinds = {c: kind_of(sql_type) for c, sql_type in page["pinned"].types.items()}
+    kinds = {c: actions.column_kind(sql_type) for c, sql_type in page["pinned"].types.items()}
     headers = []
     for column in shown:
         descending = order.get(column)
@@ -265,7 +264,7 @@ def _choices(detail: dict[str, Any]) -> tuple[list[str], list[str], str | None]:
     distinct: dict[str, int] = {}
     for column in detail.get("schema") or []:
         name, sql_type = column["name"], (column.get("type") or "").upper()
-        kind = kind_of(sql_type)
+        kind = actions.column_kind(sql_type)
         distinct[name] = int((stats.get(name) or {}).get("distinct_estimate") or 0)
         if kind == "number":
             numeric.append(name)

@@ -20,7 +20,6 @@ from urbanlake.catalog import actions
 from urbanlake.catalog.keys import KeyStore
 from urbanlake.catalog.service import Caller, Catalog
 from urbanlake.core.errors import InvalidKey
-from urbanlake.lakehouse.reader import LakeReader
 from urbanlake.web.render import (
     KEY_COOKIE,
     caller_of,
@@ -68,7 +67,7 @@ def health_of(catalog: Catalog, caller: Caller, names: list[str]) -> dict[str, H
     """Freshness and quality of visible datasets, from the catalog actions (which keep the lake's
     evidence per snapshot: a page of results costs no query while nothing commits)."""
     out: dict[str, Health] = {}
-    reader: LakeReader = catalog.reader()
+    reader = catalog.reader()
     try:
         for name in names:
             entry = catalog.entry(caller, name)
