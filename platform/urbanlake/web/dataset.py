@@ -23,15 +23,13 @@ from urbanlake.catalog.metadata import FREQUENCIES, license_url, moment_of
 from urbanlake.catalog.service import Catalog
 from urbanlake.core.errors import BadQuery
 from urbanlake.web import explore, geo, svg
-from urbanlake.web.render import caller_of, catalog_of, page, render, strings_of
+from urbanlake.web.render import caller_of, catalog_of, page, quality_class, render, strings_of
 from urbanlake.web.strings import Strings
 
 router = APIRouter(include_in_schema=False)
 
 QUALITY_RUNS = 10  # recent validation runs in the quality trend
 CHANGES_SHOWN = 50  # rows of each kind (inserted, updated, deleted) the changes page lists
-# A quality score at or above the first bound is "good", at or above the second "fair".
-GOOD_SCORE, FAIR_SCORE = 0.95, 0.8
 
 
 def base_url(request: Request, catalog: Catalog) -> str:
@@ -152,12 +150,8 @@ def score_badge(score: float | None, checked: bool) -> dict[str, str]:
     """A quality score as a word and a class: the word carries the meaning, the colour helps."""
     if not checked or score is None:
         return {"word": "ds.quality.not_checked", "class": "none", "percent": ""}
-    if score >= GOOD_SCORE:
-        word, css = "ds.quality.good", "ok"
-    elif score >= FAIR_SCORE:
-        word, css = "ds.quality.fair", "warn"
-    else:
-        word, css = "ds.quality.poor", "bad"
+    css = quality_class(score)
+    word = {"ok": "ds.quality.good", "warn": "ds.quality.fair", "bad": "ds.quality.poor"}[css]
     return {"word": word, "class": css, "percent": percent(score)}
 
 

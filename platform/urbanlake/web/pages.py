@@ -26,6 +26,7 @@ from urbanlake.web.render import (
     catalog_of,
     error_page,
     page,
+    quality_class,
     render,
     strings_of,
     url_with,
@@ -37,7 +38,6 @@ router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 20  # datasets per page of results
 STATUS_BATCH = 200  # datasets per search the status page makes (it lists them all)
 MAX_FORM_BYTES = 4096  # a sign-in form is one key: anything longer is not one
-GOOD_QUALITY, FAIR_QUALITY = 0.95, 0.80  # share of checks passed: "ok" at or above, then "warn"
 
 
 # -- freshness and quality -------------------------------------------------------------------------
@@ -127,7 +127,7 @@ def quality_badge(t: Strings, health: Health) -> dict[str, str]:
     if not health.checked or health.score is None:
         return {"class": "none", "text": t("quality.unchecked")}
     score = health.score
-    kind = "ok" if score >= GOOD_QUALITY else "warn" if score >= FAIR_QUALITY else "bad"
+    kind = quality_class(score)
     return {"class": kind, "text": t("quality.score", score=f"{score:.0%}")}
 
 

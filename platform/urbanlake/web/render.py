@@ -25,6 +25,7 @@ from urbanlake.web.strings import Strings
 log = logging.getLogger("uvicorn.error")
 STATIC = Path(__file__).parent / "static"
 KEY_COOKIE = "urbanlake_key"  # a partner's API key after sign-in (HttpOnly, SameSite=Lax)
+GOOD_QUALITY, FAIR_QUALITY = 0.95, 0.80  # share of checks passed: "ok" at or above, then "warn"
 REASONS = {400: "Bad request", 401: "Not signed in", 404: "Not found", 429: "Too many requests",
            503: "Unavailable"}  # fmt: skip
 
@@ -34,6 +35,12 @@ ENVIRONMENT = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+def quality_class(score: float) -> str:
+    """ok, warn or bad: the one rule by which every page colours a quality score (the badge's
+    words say the same, so colour never carries the meaning alone)."""
+    return "ok" if score >= GOOD_QUALITY else "warn" if score >= FAIR_QUALITY else "bad"
 
 
 def catalog_of(request: Request) -> Catalog:
